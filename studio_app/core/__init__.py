@@ -1,0 +1,1 @@
+"""Qt-free domain model: the per-photo result document, sessions, export."""

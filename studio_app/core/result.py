@@ -1,0 +1,221 @@
+"""The per-photo result document: ``<out>/<photo stem>/result.json`` plus the files it names.
+
+This is the single source of truth. The pipeline writes it, the GUI edits it (every edit
+is saved at once), the exporter reads it. Paths inside are relative to the document's
+folder; coordinates are pixels of the *oriented* source photo.
+
+Schema version 1 (keys marked * are the external contract and always present)::
+
+    {"schema_version": 1,                                             *
+     "source": {"path", "sha256", "width", "height"},                 *
+     "kind": "person" | "product", "kind_confidence": float,          *
+     "mask": "mask.png",                                              *
+     "keypoints": [{"name", "x", "y", "score"}],                      *
+     "items": [{"zone", "box": [x0,y0,x1,y1], "file",                 *
+                "swatch": {"rgb", "hex", "family", "file"} | null,    *
+                "locked": bool}],      # box fixed by hand: keypoint edits leave it alone
+     "needs_review": bool, "warnings": [str],                         *
+     "review": {"status": "pending"|"approved"|"rejected"|"exported", "note": str},
+     "model_mask": str | null,         # the model's own mask, kept once the operator edits
+     "engines": {stage: model id},
+     "kind_override": bool}
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+
+SCHEMA_VERSION = 1
+RESULT_NAME = "result.json"
+
+from ml.types import KEYPOINT_NAMES, ZONES  # noqa: F401  (re-exported for callers)
+
+KINDS = ("person", "product")
+REVIEW_STATES = ("pending", "approved", "rejected", "exported")
+
+
+class DocumentError(ValueError):
+    """A result document that cannot be used; the message says why, for an operator."""
+
+
+class NewerSchemaError(DocumentError):
+    pass
+
+
+@dataclass
+class Swatch:
+    rgb: list[int]
+    hex: str
+    family: str
+    file: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Swatch":
+        rgb = [int(v) for v in d["rgb"]]
+        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+            raise DocumentError(f"swatch rgb must be three values 0..255, got {d['rgb']!r}")
+        return cls(rgb=rgb, hex=str(d["hex"]), family=str(d["family"]), file=str(d["file"]))
+
+
+@dataclass
+class Item:
+    zone: str
+    box: list[float]
+    file: str
+    swatch: Swatch | None = None
+    locked: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Item":
+        zone = d["zone"]
+        if zone not in ZONES:
+            raise DocumentError(f"unknown zone {zone!r} (expected one of {', '.join(ZONES)})")
+        box = [float(v) for v in d["box"]]
+        if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+            raise DocumentError(f"item {zone!r} has an invalid box {d['box']!r}")
+        sw = d.get("swatch")
+        return cls(zone=zone, box=box, file=str(d["file"]),
+                   swatch=Swatch.from_dict(sw) if sw else None,
+                   locked=bool(d.get("locked", False)))
+
+
+@dataclass
+class Keypoint:
+    name: str
+    x: float
+    y: float
+    score: float
+
+
+@dataclass
+class Source:
+    path: str
+    sha256: str
+    width: int
+    height: int
+
+
+@dataclass
+class ResultDocument:
+    source: Source
+    kind: str
+    kind_confidence: float
+    mask: str = "mask.png"
+    keypoints: list[Keypoint] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    needs_review: bool = False
+    warnings: list[str] = field(default_factory=list)
+    review: dict = field(default_factory=lambda: {"status": "pending", "note": ""})
+    model_mask: str | None = None
+    engines: dict = field(default_factory=dict)
+    kind_override: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+    # ---- (de)serialisation -------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        ordered = {"schema_version": self.schema_version}
+        ordered.update({k: v for k, v in d.items() if k != "schema_version"})
+        return ordered
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ResultDocument":
+        if not isinstance(d, dict):
+            raise DocumentError("the result document is not a JSON object")
+        version = d.get("schema_version")
+        if not isinstance(version, int):
+            raise DocumentError("the result document has no schema_version")
+        if version > SCHEMA_VERSION:
+            raise NewerSchemaError(
+                f"this result document was written by a newer Studio Catalog (schema {version}; "
+                f"this version reads up to {SCHEMA_VERSION}). Update the app to open it; "
+                "the document was left untouched.")
+        try:
+            src = d["source"]
+            source = Source(path=str(src["path"]), sha256=str(src["sha256"]),
+                            width=int(src["width"]), height=int(src["height"]))
+            kind = d["kind"]
+            if kind not in KINDS:
+                raise DocumentError(f"unknown kind {kind!r}")
+            review = dict(d.get("review") or {})
+            review.setdefault("status", "pending")
+            review.setdefault("note", "")
+            if review["status"] not in REVIEW_STATES:
+                raise DocumentError(f"unknown review status {review['status']!r}")
+            return cls(
+                schema_version=version,
+                source=source,
+                kind=kind,
+                kind_confidence=float(d["kind_confidence"]),
+                mask=str(d["mask"]),
+                keypoints=[Keypoint(name=str(k["name"]), x=float(k["x"]), y=float(k["y"]),
+                                    score=float(k["score"])) for k in d["keypoints"]],
+                items=[Item.from_dict(it) for it in d["items"]],
+                needs_review=bool(d["needs_review"]),
+                warnings=[str(w) for w in d.get("warnings", [])],
+                review=review,
+                model_mask=d.get("model_mask"),
+                engines=dict(d.get("engines") or {}),
+                kind_override=bool(d.get("kind_override", False)),
+            )
+        except DocumentError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DocumentError(f"the result document is malformed: {type(exc).__name__}: {exc}") from exc
+
+    # ---- helpers -------------------------------------------------------------------
+    def item(self, zone: str) -> Item | None:
+        for it in self.items:
+            if it.zone == zone:
+                return it
+        return None
+
+    def keypoint(self, name: str) -> Keypoint | None:
+        for k in self.keypoints:
+            if k.name == name:
+                return k
+        return None
+
+    @property
+    def status(self) -> str:
+        return self.review.get("status", "pending")
+
+
+def result_path(folder: str | os.PathLike) -> Path:
+    return Path(folder) / RESULT_NAME
+
+
+def load(folder_or_file: str | os.PathLike) -> ResultDocument:
+    """Read a document. Raises DocumentError (with a readable reason) when it cannot be used."""
+    p = Path(folder_or_file)
+    if p.is_dir():
+        p = p / RESULT_NAME
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DocumentError(f"no result document at {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"cannot read {p}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{p} is corrupt (not valid JSON: {exc.msg} at line {exc.lineno})") from exc
+    return ResultDocument.from_dict(data)
+
+
+def save(doc: ResultDocument, folder: str | os.PathLike, *, replace_unreadable: bool = False) -> Path:
+    """Write atomically.
+
+    An existing document that this version cannot read (corrupt, or from a newer schema)
+    is never overwritten silently: DocumentError is raised unless ``replace_unreadable``.
+    """
+    p = result_path(folder)
+    if p.exists() and not replace_unreadable:
+        load(p)  # raises DocumentError / NewerSchemaError when unreadable
+    atomic.write_json(p, doc.to_dict())
+    return p

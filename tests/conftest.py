@@ -1,0 +1,55 @@
+"""Shared fixtures. Real photos come from ../shared/data (beside the checkout); tests that
+need them skip cleanly where that folder is absent. Model weights come from weights/
+(fetched by `studio-catalog models fetch`); tests needing them skip when absent."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("STUDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEV = SHARED_DATA / "dev"
+WEIGHTS = REPO / "weights"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    # After pytest-xvfb has (maybe) set DISPLAY: without any display Qt would abort the run.
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def dev_data() -> Path:
+    if not DEV.is_dir():
+        pytest.skip(f"shared dev data not found at {DEV}")
+    return DEV
+
+
+@pytest.fixture(scope="session")
+def dev_manifest(dev_data) -> dict:
+    return json.loads((dev_data / "manifest.json").read_text())
+
+
+def dev_file(rel: str) -> Path:
+    """Path of a dev photo; skips the test when it is not there."""
+    p = DEV / rel
+    if not p.exists():
+        pytest.skip(f"shared dev file not found: {rel}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    return WEIGHTS
+
+
+def require_weights(*files: str) -> Path:
+    missing = [f for f in files if not (WEIGHTS / f).is_file()]
+    if missing:
+        pytest.skip(f"model weights not fetched ({', '.join(missing)}); run `studio-catalog models fetch`")
+    return WEIGHTS
