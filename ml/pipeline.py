@@ -1,0 +1,200 @@
+"""The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
+
+    load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
+    -> classify person/product -> person: mask refine + smart crops | product: U2-Net-p
+    mask -> product box -> swatches -> review flags
+
+Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
+``Pipeline.analyze`` is what the CLI, the GUI worker thread and the tests all call.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ml.device import resolve_device
+from ml.stages import classify
+from ml.types import Analysis, CropItem, Keypoints, LoadedImage, PoseResult
+
+WORK_SIDE = 1024          # long side of the working copy the networks see
+ProgressFn = Callable[[str, float], None]   # (stage name, fraction of this photo done)
+CancelFn = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """Raised between stages when the caller's cancel() returns True."""
+
+
+def working_copy(rgb: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
+    """Downscale (never upscale) so the long side is ``side``. Returns (image, scale work/source)."""
+    h, w = rgb.shape[:2]
+    s = min(1.0, side / max(h, w))
+    if s >= 1.0:
+        return rgb, 1.0
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return small, s
+
+
+def scale_keypoints(kp: Keypoints, factor: float) -> Keypoints:
+    return Keypoints(xy=(kp.xy * factor).astype(np.float32), score=kp.score.copy())
+
+
+class Pipeline:
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "auto",
+                 pose_engine: str = "blazepose", seg_engine: str = "u2netp"):
+        from ml import weights as _weights
+        self.weights_dir = Path(weights_dir) if weights_dir else _weights.weights_dir()
+        self.device = resolve_device(device)
+        self.pose_engine_name = pose_engine
+        self.seg_engine_name = seg_engine
+        self._pose = None
+        self._seg = None
+        self._lock = threading.Lock()
+
+    # ---- engines ------------------------------------------------------------------
+    @property
+    def pose(self):
+        with self._lock:
+            if self._pose is None:
+                self._pose = _make_pose_engine(self.pose_engine_name, self.weights_dir, self.device)
+            return self._pose
+
+    @property
+    def segmenter(self):
+        with self._lock:
+            if self._seg is None:
+                self._seg = _make_seg_engine(self.seg_engine_name, self.weights_dir, self.device)
+            return self._seg
+
+    def warm_up(self) -> None:
+        """Load every model now (the GUI calls this on its worker thread at start)."""
+        _ = self.pose, self.segmenter
+
+    @property
+    def engines(self) -> dict[str, str]:
+        return {"pose": self.pose_engine_name, "segmentation": self.seg_engine_name,
+                "device": str(self.device)}
+
+    # ---- the pipeline ---------------------------------------------------------------
+    def analyze(self, img: LoadedImage, *, force_kind: str | None = None,
+                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Analysis:
+        from ml.stages import crops as crops_stage
+        from ml.stages import segment as seg_stage
+        from ml.stages import swatch as swatch_stage
+
+        timings: dict[str, float] = {}
+        warnings: list[str] = list(img.warnings)
+        review: list[str] = []
+
+        def step(name: str, frac: float) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            if progress is not None:
+                progress(name, frac)
+
+        t = time.perf_counter()
+        work, s = working_copy(img.rgb)
+        W, H = img.width, img.height
+        timings["resize"] = time.perf_counter() - t
+
+        step("pose", 0.1)
+        t = time.perf_counter()
+        pose: PoseResult = self.pose.estimate(work)
+        timings["pose"] = time.perf_counter() - t
+
+        decision = classify.decide_kind(pose)
+        kind, kind_conf = decision.kind, decision.confidence
+        if force_kind is not None:
+            if force_kind not in ("person", "product"):
+                raise ValueError(f"unknown kind {force_kind!r}")
+            kind, kind_conf = force_kind, 1.0
+        elif kind_conf < 0.7:
+            review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
+
+        keypoints = scale_keypoints(pose.keypoints, 1.0 / s) if kind == "person" else Keypoints.empty()
+        items: list[CropItem] = []
+
+        step("segmentation", 0.4)
+        t = time.perf_counter()
+        if kind == "person" and pose.mask_prob is not None and pose.person_score > 0:
+            prob = pose.mask_prob
+            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
+            mask_conf = seg_stage.mask_confidence(prob)
+        else:
+            prob = self.segmenter.predict(work)
+            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
+            mask_conf = seg_stage.mask_confidence(prob)
+        timings["segmentation"] = time.perf_counter() - t
+        if mask_conf < 0.6:
+            review.append(f"the mask is uncertain (confidence {mask_conf:.2f}); check its edges")
+        coverage = float(np.count_nonzero(mask)) / mask.size
+        if coverage < 0.002:
+            review.append("almost nothing was segmented; is the subject in the frame?")
+
+        step("crops", 0.6)
+        t = time.perf_counter()
+        if kind == "person":
+            items = crops_stage.smart_crop(keypoints, (W, H), mask)
+            if not items:
+                review.append("no garment zone could be framed from the keypoints")
+            elif len([i for i in items if i.zone != "full"]) == 0:
+                review.append("only the full look could be framed; garment zones are not visible")
+        else:
+            from ml.stages import product as product_stage
+            if coverage >= 0.002:
+                box = product_stage.product_box(mask)
+                items = [CropItem(zone="product", box=tuple(float(v) for v in box))]
+        timings["crops"] = time.perf_counter() - t
+
+        step("swatch", 0.8)
+        t = time.perf_counter()
+        for it in items:
+            if it.zone == "full":
+                continue
+            if kind == "person":
+                region = swatch_stage.garment_region(img.rgb, mask, it.box, keypoints, zone=it.zone)
+            else:
+                region = mask
+            it.swatch = swatch_stage.dominant_colour(img.rgb, region, box=it.box)
+            if it.swatch is None:
+                review.append(f"no colour could be measured for the {it.zone} zone")
+            elif it.swatch.family == "mixed":
+                review.append(f"the {it.zone} has no single dominant colour (mixed)")
+        timings["swatch"] = time.perf_counter() - t
+        step("done", 1.0)
+
+        warnings.extend(review)
+        return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
+                        items=items, needs_review=bool(review), warnings=warnings,
+                        engines=self.engines, timings=timings)
+
+
+def _make_pose_engine(name: str, weights_dir: Path, device):
+    if name == "blazepose":
+        from ml.stages.pose import PoseEstimator
+        return PoseEstimator(weights_dir, device)
+    path = Path(name)
+    if not path.is_absolute():
+        path = weights_dir / name
+    if path.suffix in (".pt", ".pth") and path.exists():
+        from ml.openpose.engine import OpenPoseEstimator
+        return OpenPoseEstimator(path, device)
+    raise ValueError(f"unknown pose engine {name!r}: use 'blazepose' or a trained OpenPose checkpoint in weights/")
+
+
+def _make_seg_engine(name: str, weights_dir: Path, device):
+    if name == "u2netp":
+        from ml.stages.segment import ProductSegmenter
+        return ProductSegmenter(weights_dir, device)
+    path = Path(name)
+    if not path.is_absolute():
+        path = weights_dir / name
+    if path.suffix in (".pt", ".pth") and path.exists():
+        from ml.yolact.engine import YolactSegmenter
+        return YolactSegmenter(path, device)
+    raise ValueError(f"unknown segmentation engine {name!r}: use 'u2netp' or a trained YOLACT checkpoint in weights/")
