@@ -253,8 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    if args.command == "export" and args.list_presets:
-        pass
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,7 @@ class Outcome:
     doc: ResultDocument | None
     error: str | None = None
     skipped: bool = False          # an up-to-date result already existed
+    timings: dict = field(default_factory=dict)   # seconds per stage (load, pipeline stages, write)
 
     @property
     def ok(self) -> bool:
@@ -167,10 +169,13 @@ class Processor:
         photo = Path(photo)
         out_root = Path(out_root)
         folder = None
+        timings: dict[str, float] = {}
         try:
             if progress:
                 progress("load", 0.0)
+            t = time.perf_counter()
             img = load_image(photo)
+            timings["load"] = time.perf_counter() - t
             folder = folder_for(photo, out_root, img.sha256)
             if skip_existing and result_path(folder).exists():
                 try:
@@ -182,12 +187,15 @@ class Processor:
             if result_path(folder).exists():
                 load(folder)   # refuse to overwrite a corrupt / newer document (raises DocumentError)
             analysis = self.pipeline.analyze(img, force_kind=force_kind, progress=progress, cancel=cancel)
+            timings.update(analysis.timings)
             doc = document_from_analysis(img, analysis)
             if result_path(folder).exists():
                 prev = load(folder)
                 doc.review = prev.review if prev.review.get("status") != "exported" else {"status": "pending", "note": ""}
+            t = time.perf_counter()
             self.write(doc, folder, img.rgb, analysis.mask)
-            return Outcome(photo, folder, doc)
+            timings["write"] = time.perf_counter() - t
+            return Outcome(photo, folder, doc, timings=timings)
         except Cancelled:
             raise
         except ImageLoadError as exc:
