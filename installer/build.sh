@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the one-folder application into dist/StudioCatalog and check it: it must start in a
+# real window (under Xvfb when there is no display), process the sample photo and export it.
+#   bash installer/build.sh            # needs: bash installer/setup.sh done (venv + models)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+$PY -m pip install -q "pyinstaller>=6.5"
+t0=$(date +%s)
+$PY -m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller installer/studio_catalog.spec
+t1=$(date +%s)
+echo "build took $((t1 - t0)) s; bundle size: $(du -sh dist/StudioCatalog | cut -f1)"
+
+# Linux desktop integration files next to the bundle.
+install -m 644 resources/studio-catalog.desktop dist/StudioCatalog/studio-catalog.desktop
+install -m 644 resources/icons/studio-catalog.png dist/StudioCatalog/studio-catalog.png
+
+echo "==> self-test of the bundle"
+out=$(mktemp -d)
+if [ -z "${DISPLAY:-}" ] && command -v Xvfb >/dev/null 2>&1; then
+  Xvfb :97 -screen 0 1600x1000x24 >/dev/null 2>&1 & xpid=$!
+  trap 'kill $xpid 2>/dev/null || true' EXIT
+  export DISPLAY=:97
+  sleep 1
+fi
+env -i HOME="$out/home" DISPLAY="${DISPLAY:-}" QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-}" PATH=/usr/bin:/bin \
+  dist/StudioCatalog/StudioCatalog --self-test "$out"
+echo "self-test passed: $(cat "$out/selftest.txt")"
