@@ -1,0 +1,283 @@
+"""Stage 5: the dominant colour of an item and its 50x50 swatch.
+
+k-means in CIELAB on the item's pixels (paper, section "dominant colour"): the centre of the
+largest cluster represents the colour. Shading splits one fabric colour into several
+clusters, so clusters closer than ``MERGE_DE`` are merged before the largest is picked.
+``family`` is "mixed" when, after merging, no colour holds ``MIXED_SHARE`` of the pixels and
+the two largest colours are far apart (``MIXED_DE``) — a print, stripes, colour blocking.
+
+:func:`garment_region` selects, inside a zone box, the pixels that belong to the garment:
+the person mask minus skin (a YCrCb skin model, calibrated on the face around the nose when
+the face is visible) minus the face/hair for ``top``/``full``; for ``head`` only what is
+above the eyes (hat or hair).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ml import colour
+from ml.types import KP, Keypoints, SwatchColour
+
+MERGE_DE = 12.0      # clusters closer than this (CIE76) are one colour under different light
+MIXED_SHARE = 0.35   # the dominant colour must hold at least this share ...
+MIXED_DE = 25.0      # ... unless the runner-up colour is this close to it
+MIN_PIXELS = 16      # fewer pixels than this: no colour is measured
+KP_THR = 0.3
+
+
+def _to_bool_mask(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m)
+    if m.dtype == bool:
+        return m
+    if np.issubdtype(m.dtype, np.floating):
+        return m >= 0.5
+    return m >= 128 if m.max(initial=0) > 1 else m > 0
+
+
+def _clip_box(box, w: int, h: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    x0 = int(np.clip(np.floor(x0), 0, w))
+    y0 = int(np.clip(np.floor(y0), 0, h))
+    x1 = int(np.clip(np.ceil(x1), 0, w))
+    y1 = int(np.clip(np.ceil(y1), 0, h))
+    return x0, y0, x1, y1
+
+
+def dominant_colour(rgb: np.ndarray, region_mask: np.ndarray, *, box=None, k: int = 4,
+                    max_samples: int = 20000, seed: int = 0) -> SwatchColour | None:
+    """Dominant colour of the pixels of ``rgb`` (HxWx3 uint8) where ``region_mask`` is set.
+
+    ``box`` (x0, y0, x1, y1), when given, restricts the region to that rectangle (and saves
+    work on large photos). Returns None when the region has fewer than ``MIN_PIXELS`` pixels.
+    """
+    from sklearn.cluster import KMeans
+
+    h, w = rgb.shape[:2]
+    if region_mask.shape[:2] != (h, w):
+        raise ValueError(f"region mask {region_mask.shape[:2]} does not match the image {(h, w)}")
+    if box is not None:
+        x0, y0, x1, y1 = _clip_box(box, w, h)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        rgb = rgb[y0:y1, x0:x1]
+        region_mask = region_mask[y0:y1, x0:x1]
+    m = _to_bool_mask(region_mask)
+    idx = np.flatnonzero(m.ravel())
+    if idx.size < MIN_PIXELS:
+        return None
+    rng = np.random.default_rng(seed)
+    if idx.size > max_samples:
+        idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
+    px = rgb.reshape(-1, 3)[idx]
+    lab = colour.srgb_to_lab(px)
+
+    n_distinct = len(np.unique(px, axis=0)) if len(px) <= 4096 else k
+    kk = max(1, min(k, n_distinct))
+    if kk == 1:
+        labels = np.zeros(len(lab), np.int64)
+        centres = lab.mean(axis=0, keepdims=True)
+    else:
+        km = KMeans(n_clusters=kk, n_init=2, random_state=seed, max_iter=100)
+        labels = km.fit_predict(lab)
+        centres = km.cluster_centers_
+    counts = np.bincount(labels, minlength=len(centres)).astype(np.float64)
+
+    groups = _merge_close(centres, counts)
+    # Each group: (share, Lab centre weighted by counts).
+    total = counts.sum()
+    summary = []
+    for g in groups:
+        c = counts[g]
+        summary.append((c.sum() / total, (centres[g] * c[:, None]).sum(axis=0) / c.sum()))
+    summary.sort(key=lambda t: -t[0])
+    share, lab_dom = summary[0]
+    rgb_dom = tuple(int(v) for v in colour.lab_to_srgb(lab_dom))
+    family = colour.family_from_lab(lab_dom)
+    if share < MIXED_SHARE and len(summary) > 1 and \
+            float(colour.delta_e(summary[0][1], summary[1][1])) >= MIXED_DE:
+        family = "mixed"
+    return SwatchColour(rgb=rgb_dom, hex=colour.to_hex(rgb_dom), family=family, share=float(share))
+
+
+def _merge_close(centres: np.ndarray, counts: np.ndarray) -> list[list[int]]:
+    """Single-linkage grouping of cluster centres closer than MERGE_DE."""
+    n = len(centres)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if counts[i] > 0 and counts[j] > 0 and \
+                    float(colour.delta_e(centres[i], centres[j])) < MERGE_DE:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        if counts[i] > 0:
+            groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def render_swatch(rgb_tuple, size: int = 50) -> np.ndarray:
+    """A ``size`` x ``size`` x 3 uint8 image filled with the colour."""
+    if size < 1:
+        raise ValueError("swatch size must be at least 1 pixel")
+    c = np.asarray([int(v) for v in rgb_tuple], dtype=np.uint8)
+    if c.shape != (3,):
+        raise ValueError(f"swatch colour must be three values, got {rgb_tuple!r}")
+    return np.ascontiguousarray(np.broadcast_to(c, (size, size, 3)))
+
+
+# ---- garment pixels ----------------------------------------------------------------------
+
+# Generic skin range in YCrCb (Chai & Ngan): Cr 133..173, Cb 77..127, widened a little.
+_CR_RANGE = (131.0, 178.0)
+_CB_RANGE = (74.0, 130.0)
+
+
+def _vis(kp: Keypoints, name: str, w: int, h: int) -> bool:
+    if kp is None or kp.score[KP[name]] < KP_THR:
+        return False
+    x, y = kp.xy[KP[name]]
+    return bool(0 <= x < w and 0 <= y < h)
+
+
+def _face_scale(kp: Keypoints, w: int, h: int) -> float | None:
+    """Head width in pixels estimated from ears, eyes or shoulders (None if none visible)."""
+    est = []
+    if _vis(kp, "left_ear", w, h) and _vis(kp, "right_ear", w, h):
+        est.append(float(np.linalg.norm(kp.point("left_ear") - kp.point("right_ear"))))
+    if _vis(kp, "left_eye", w, h) and _vis(kp, "right_eye", w, h):
+        est.append(2.2 * float(np.linalg.norm(kp.point("left_eye") - kp.point("right_eye"))))
+    if _vis(kp, "left_shoulder", w, h) and _vis(kp, "right_shoulder", w, h):
+        est.append(0.45 * float(np.linalg.norm(kp.point("left_shoulder") - kp.point("right_shoulder"))))
+    return max(est) if est else None
+
+
+def skin_model(rgb: np.ndarray, keypoints: Keypoints | None):
+    """Returns ``is_skin(rgb_pixels (..., 3) uint8) -> bool (...)``.
+
+    Calibrated on a patch around the nose (cheeks and nose, below the eyes) when the face
+    is visible: skin is then the patch's robust mean ± 3 robust SDs in CrCb (inside the
+    generic range). Otherwise the generic YCrCb range (Cr 131..178, Cb 74..130) further
+    limited to skin hues in HSV (hue <= 40° or >= 340°, saturation 0.08..0.75) so pale
+    yellows and pastel garments are not taken for skin.
+    """
+    h, w = rgb.shape[:2]
+    lo = np.array([_CR_RANGE[0], _CB_RANGE[0]])
+    hi = np.array([_CR_RANGE[1], _CB_RANGE[1]])
+    calibrated = False
+    if keypoints is not None and _vis(keypoints, "nose", w, h):
+        s = _face_scale(keypoints, w, h)
+        if s is not None and s >= 8:
+            nx, ny = keypoints.point("nose")
+            r = max(2, int(0.22 * s))
+            x0, x1 = int(max(0, nx - r)), int(min(w, nx + r + 1))
+            y0, y1 = int(max(0, ny - 0.4 * r)), int(min(h, ny + 1.2 * r + 1))
+            patch = np.ascontiguousarray(rgb[y0:y1, x0:x1]).reshape(-1, 1, 3)
+            if patch.shape[0] >= 20:
+                crcb = cv2.cvtColor(patch, cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:].astype(np.float64)
+                ok = np.all((crcb >= lo) & (crcb <= hi), axis=1)
+                if ok.mean() >= 0.5:
+                    med = np.median(crcb[ok], axis=0)
+                    mad = np.median(np.abs(crcb[ok] - med), axis=0) * 1.4826
+                    sd = np.clip(mad, 3.0, 10.0)
+                    lo = np.maximum(lo, med - 3.0 * sd)
+                    hi = np.minimum(hi, med + 3.0 * sd)
+                    calibrated = True
+
+    def is_skin(px: np.ndarray) -> np.ndarray:
+        shape = px.shape[:-1]
+        flat = np.ascontiguousarray(px.reshape(-1, 1, 3), dtype=np.uint8)
+        crcb = cv2.cvtColor(flat, cv2.COLOR_RGB2YCrCb).reshape(-1, 3)[:, 1:]
+        m = np.all((crcb >= lo) & (crcb <= hi), axis=-1)
+        if not calibrated:
+            hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV).reshape(-1, 3)   # H in 0..179
+            hue_ok = (hsv[:, 0] <= 20) | (hsv[:, 0] >= 170)
+            sat_ok = (hsv[:, 1] >= 20) & (hsv[:, 1] <= 191)
+            m &= hue_ok & sat_ok
+        return m.reshape(shape)
+
+    is_skin.calibrated = calibrated   # type: ignore[attr-defined]
+    return is_skin
+
+
+def _background_from_border(rgb_box: np.ndarray, full_rgb: np.ndarray) -> np.ndarray:
+    """No person mask: treat pixels close to the photo's border colour (studio backdrop) as
+    background, everything else in the box as the person."""
+    h, w = full_rgb.shape[:2]
+    step = max(1, max(h, w) // 512)
+    border = np.concatenate([full_rgb[0, ::step], full_rgb[-1, ::step],
+                             full_rgb[::step, 0], full_rgb[::step, -1]])
+    bg_lab = np.median(colour.srgb_to_lab(border), axis=0)
+    de = colour.delta_e(colour.srgb_to_lab(rgb_box), bg_lab)
+    return de > 12.0
+
+
+def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoints: Keypoints | None,
+                   zone: str = "top") -> np.ndarray:
+    """Bool HxW mask of the garment pixels of ``zone`` inside ``box``.
+
+    Person mask (or, without one, everything unlike the photo's border colour) inside the box,
+    minus skin; for ``top``/``full``/``bottom`` also minus the head (above the shoulders); for
+    ``head`` only the part above the eyes (hat or hair). When removing skin would leave almost
+    nothing (a skin-coloured garment), the skin is kept.
+    """
+    h, w = rgb.shape[:2]
+    out = np.zeros((h, w), dtype=bool)
+    x0, y0, x1, y1 = _clip_box(box, w, h)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    sub = rgb[y0:y1, x0:x1]
+    if person_mask is not None:
+        pm = np.asarray(person_mask)
+        if pm.shape[:2] != (h, w):
+            pm = cv2.resize(pm.astype(np.float32) if pm.dtype == bool else pm, (w, h),
+                            interpolation=cv2.INTER_LINEAR)
+        region = _to_bool_mask(pm[y0:y1, x0:x1]).copy()
+    else:
+        region = _background_from_border(sub, rgb)
+
+    kp = keypoints
+    ys = np.arange(y0, y1)[:, None]
+    if kp is not None:
+        eye_ys = [kp.xy[KP[n]][1] for n in ("left_eye", "right_eye", "nose") if _vis(kp, n, w, h)]
+        sh_ys = [kp.xy[KP[n]][1] for n in ("left_shoulder", "right_shoulder") if _vis(kp, n, w, h)]
+        fs = _face_scale(kp, w, h)
+        if zone == "head" and eye_ys:
+            cut = min(eye_ys) - (0.1 * fs if fs else 0.0)
+            region &= ys < cut
+        elif zone in ("top", "full") and sh_ys:
+            # The neck/chin sit above the shoulder line; keep a collar's height above it.
+            region &= ys >= min(sh_ys) - (0.3 * fs if fs else 0.0)
+        elif zone == "shoes":
+            ank = [kp.xy[KP[n]][1] for n in ("left_ankle", "right_ankle") if _vis(kp, n, w, h)]
+            if ank:
+                region &= ys >= min(ank) - (0.25 * fs if fs else 0.0)
+
+    if not region.any():
+        out[y0:y1, x0:x1] = region
+        return out
+    skin = skin_model(rgb, kp)(sub)
+    garment = region & ~skin
+    # A garment the colour of skin (beige, nude): do not erase it.
+    if garment.sum() < 0.15 * region.sum():
+        garment = region
+    if zone != "head":
+        garment = _open(garment)
+    out[y0:y1, x0:x1] = garment
+    return out
+
+
+def _open(m: np.ndarray) -> np.ndarray:
+    """Remove speckle (skin-model noise) with a small morphological opening."""
+    if m.size < 400:
+        return m
+    k = np.ones((3, 3), np.uint8)
+    opened = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
+    return opened if opened.sum() >= 0.5 * m.sum() else m
