@@ -1,0 +1,77 @@
+"""``studio-catalog export RESULTS... --preset NAME --out DIR`` (and ``--list-presets``)."""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from . import presets as _presets
+from .exporter import ExportError, export
+
+
+def print_presets(stream=sys.stdout) -> int:
+    rows = _presets.list_presets()
+    if not rows:
+        print("no presets found", file=stream)
+        return 1
+    bad = 0
+    for name, title, path, err in rows:
+        if err:
+            bad += 1
+            print(f"{name:<18} BROKEN: {err}", file=stream)
+            continue
+        p = _presets.load_file(path)
+        size = f"{p.width}x{p.height}"
+        print(f"{name:<18} {size:>10} {p.format:<5} {title}  [{path.parent.name}/{path.name}]", file=stream)
+    print(f"user presets folder: {_presets.user_dirs()[0] if _presets.user_dirs() else '-'}", file=stream)
+    return 1 if bad else 0
+
+
+def run_export(args) -> int:
+    if getattr(args, "list_presets", False):
+        return print_presets()
+    cancelled = {"flag": False}
+
+    def on_sigint(signum, frame):
+        if cancelled["flag"]:
+            raise KeyboardInterrupt
+        cancelled["flag"] = True
+    try:
+        old = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:          # not the main thread
+        old = None
+    tty = sys.stderr.isatty()
+
+    def progress(i: int, n: int, text: str) -> None:
+        if tty:
+            bar = "#" * int(24 * i / max(1, n))
+            sys.stderr.write(f"\r[{bar:<24}] {min(i + 1, n)}/{n} {text[:50]}".ljust(100))
+            sys.stderr.flush()
+        elif i < n:
+            print(f"[{i + 1}/{n}] {text}", file=sys.stderr, flush=True)
+
+    try:
+        report = export(args.results, args.preset, args.out, template=getattr(args, "template", None),
+                        sku=getattr(args, "sku", None), only_approved=not getattr(args, "all", False),
+                        overwrite=getattr(args, "overwrite", False), progress=progress,
+                        cancel=lambda: cancelled["flag"])
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    if tty:
+        sys.stderr.write("\r" + " " * 100 + "\r")
+    for line in report.failure_lines():
+        print(line, file=sys.stderr)
+    for f, r in report.warned:
+        print(f"warning   {f}: {r}", file=sys.stderr)
+    for f, r in report.skipped:
+        print(f"skipped   {Path(f).name}: {r}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+    if report.manifest_csv:
+        print(f"manifest: {report.manifest_csv}", file=sys.stderr)
+    if report.cancelled:
+        return 130
+    return 0 if report.ok else 1

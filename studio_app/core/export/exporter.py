@@ -1,0 +1,475 @@
+"""Export result documents to a catalog folder for one marketplace preset.
+
+``export(result_folders, preset, out_dir, ...) -> ExportReport`` is the one code path used by
+the GUI's export panel and by ``studio-catalog export``.
+
+* Streams photo by photo: one source photo (full resolution) is in memory at a time.
+* Every file is written atomically (temporary file, pre-flight checks on the written file,
+  then rename); a file that fails a ``block`` check never appears under its final name.
+* A per-export state file (``.studio-catalog-export-<preset>.json``) records, for every
+  file written: the item it belongs to, a fingerprint of its inputs (source hash, mask,
+  box, colour, preset) and the SHA-256 of its bytes. Re-running after an interruption
+  skips files that are already there and identical, and completes the rest; re-running
+  after an edit re-renders only what changed; names given once stay the same.
+* An existing file this export did not produce (or that was changed since) is reported as a
+  conflict and left untouched — unless ``overwrite=True``. A file whose bytes are exactly
+  what this export would write (e.g. written just before a crash) is adopted.
+* Exported documents get review status "exported" (``studio_app.core.result.save``).
+* Source photos are only ever read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from studio_app.core import atomic
+from studio_app.core.result import (RESULT_NAME, DocumentError, ResultDocument, load as load_doc,
+                                    save as save_doc)
+from . import manifest, naming, preflight, render
+from .presets import Preset, load as load_preset
+
+STATE_VERSION = 1
+RENDER_VERSION = 1             # bump when rendering changes so old exports re-render
+ZONE_ORDER = {z: i for i, z in enumerate(("product", "full", "top", "bottom", "shoes", "head"))}
+
+ProgressFn = Callable[[int, int, str], None]
+CancelFn = Callable[[], bool]
+
+
+class ExportError(ValueError):
+    """The export cannot start (bad preset, template, output folder); the message says why."""
+
+
+@dataclass
+class ExportReport:
+    preset: str
+    out_dir: Path
+    written: list[str] = field(default_factory=list)        # files written this run
+    unchanged: list[str] = field(default_factory=list)      # already there, identical: skipped
+    warned: list[tuple[str, str]] = field(default_factory=list)     # (file, reasons) kept with warnings
+    blocked: list[tuple[str, str]] = field(default_factory=list)    # (file, reasons) not kept
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) left untouched
+    errors: list[tuple[str, str]] = field(default_factory=list)     # (result folder, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)    # (result folder, why not exported)
+    documents_exported: int = 0
+    documents_total: int = 0
+    cancelled: bool = False
+    manifest_csv: Path | None = None
+    manifest_json: Path | None = None
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.blocked or self.conflicts or self.errors or self.cancelled)
+
+    def failure_lines(self) -> list[str]:
+        out = [f"blocked   {f}: {r}" for f, r in self.blocked]
+        out += [f"conflict  {f}: {r}" for f, r in self.conflicts]
+        out += [f"error     {f}: {r}" for f, r in self.errors]
+        return out
+
+    def summary(self) -> str:
+        s = (f"{len(self.rows)} images in the catalog ({len(self.written)} written, {len(self.unchanged)} "
+             f"unchanged) from {self.documents_exported} of {self.documents_total} results; "
+             f"{len(self.blocked)} blocked, {len(self.conflicts)} conflicts, {len(self.errors)} errors, "
+             f"{len(self.warned)} with warnings")
+        return s + (" - CANCELLED, run again to complete" if self.cancelled else "")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def find_results(paths: Iterable[str | os.PathLike], exclude: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Result folders from folders (a result folder, or a folder holding them at any depth)."""
+    found: list[Path] = []
+    errors: list[tuple[str, str]] = []
+    ex = exclude.resolve() if exclude else None
+    for raw in paths:
+        p = Path(raw)
+        if p.is_file() and p.name == RESULT_NAME:
+            p = p.parent
+        if (p / RESULT_NAME).is_file():
+            found.append(p)
+        elif p.is_dir():
+            sub = sorted(q.parent for q in p.rglob(RESULT_NAME))
+            sub = [q for q in sub if not (ex and (q.resolve() == ex or ex in q.resolve().parents))]
+            if not sub:
+                errors.append((str(p), "no result documents in this folder"))
+            found.extend(sub)
+        else:
+            errors.append((str(p), "no such result folder"))
+    seen, unique = set(), []
+    for f in found:
+        k = f.resolve()
+        if k not in seen:
+            seen.add(k)
+            unique.append(f)
+    return unique, errors
+
+
+_UMASK: list[int] = []
+
+
+def _make_readable(p: Path) -> None:
+    """Temporary files are created 0600; catalog files get the usual umask-based mode."""
+    if os.name != "posix":
+        return
+    if not _UMASK:
+        old = os.umask(0o022)
+        os.umask(old)
+        _UMASK.append(old)
+    try:
+        os.chmod(p, 0o666 & ~_UMASK[0])
+    except OSError:
+        pass
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(p: Path) -> str | None:
+    try:
+        from ml.io import sha256_file
+        return sha256_file(p)
+    except OSError:
+        return None
+
+
+class _State:
+    def __init__(self, path: Path, preset: Preset):
+        self.path = path
+        self.names: dict[str, dict] = {}
+        self.files: dict[str, dict] = {}
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(d, dict) and d.get("version") == STATE_VERSION and d.get("preset") == preset.name:
+                self.names = d.get("names") or {}
+                self.files = d.get("files") or {}
+        except (OSError, ValueError):
+            pass      # no state (first export) or unreadable: files on disk are then treated as foreign/adopted
+        self.preset = preset.name
+
+    def save(self) -> None:
+        atomic.write_json(self.path, {"version": STATE_VERSION, "preset": self.preset,
+                                      "names": self.names, "files": self.files})
+
+
+@dataclass
+class _Output:
+    role: str            # image | swatch
+    name: str
+    key: str
+    fingerprint: str
+
+
+class _Blocked(Exception):
+    def __init__(self, findings):
+        super().__init__("; ".join(map(str, findings)))
+        self.findings = findings
+
+
+def _include(doc: ResultDocument, only_approved: bool) -> str | None:
+    st = doc.status
+    if st == "rejected":
+        return "rejected in review"
+    if only_approved and st not in ("approved", "exported"):
+        return f"not approved (review status: {st}); use --all to export it anyway"
+    return None
+
+
+def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, out_dir: str | os.PathLike, *,
+           template: str | None = None, sku: str | None = None, only_approved: bool = True,
+           overwrite: bool = False, progress: ProgressFn | None = None,
+           cancel: CancelFn | None = None) -> ExportReport:
+    if not isinstance(preset, Preset):
+        try:
+            preset = load_preset(preset)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from exc
+    template = template or preset.template
+    terr = naming.validate_template(template)
+    if terr:
+        raise ExportError(f"file-name template {template!r}: {terr}")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
+    atomic.remove_stale_temporaries(out)
+
+    report = ExportReport(preset=preset.name, out_dir=out)
+    folders, errs = find_results(result_folders, exclude=out)
+    report.errors.extend(errs)
+    state = _State(out / f".studio-catalog-export-{preset.name}.json", preset)
+    namer = naming.Namer(state.names)
+
+    # ---- plan: read the (small) documents and give every output its name ------------------
+    plan: list[tuple[Path, ResultDocument, list[tuple[object, _Output, _Output | None]]]] = []
+    seen_src: dict[str, Path] = {}
+    for folder in folders:
+        try:
+            doc = load_doc(folder)
+        except DocumentError as exc:
+            report.errors.append((str(folder), str(exc)))
+            continue
+        why = _include(doc, only_approved)
+        if why:
+            report.skipped.append((str(folder), why))
+            continue
+        if doc.source.sha256 in seen_src:
+            report.skipped.append((str(folder), f"same photo as {seen_src[doc.source.sha256]}"))
+            continue
+        seen_src[doc.source.sha256] = folder
+        items = [it for it in doc.items if it.zone in preset.zones]
+        items.sort(key=lambda it: ZONE_ORDER.get(it.zone, 99))
+        if not items:
+            report.skipped.append((str(folder), f"no items for this preset (zones: {', '.join(preset.zones)})"))
+            continue
+        mask_sha = _file_sha(folder / doc.mask) or "missing"
+        shot = Path(doc.source.path).stem
+        outs = []
+        for it in items:
+            fields = {"sku": sku or folder.name, "shot": shot, "zone": it.zone, "view": preset.view(it.zone),
+                      "colour": (it.swatch.hex.lstrip("#").lower() if it.swatch else ""),
+                      "family": it.swatch.family if it.swatch else "", "preset": preset.name,
+                      "ext": preset.ext}
+            key = f"{doc.source.sha256}/{it.zone}"
+            fp_base = {"v": RENDER_VERSION, "src": doc.source.sha256, "mask": mask_sha, "zone": it.zone,
+                       "box": [round(v, 2) for v in it.box], "preset": preset.digest}
+            img_name = namer.assign(key, naming.render(template, fields))
+            img = _Output("image", img_name, key, _sha(json.dumps(fp_base, sort_keys=True).encode()))
+            sw = None
+            if preset.swatch and it.swatch:
+                sf = dict(fields, view=preset.swatch.view, ext=render_ext(preset.swatch.format))
+                cand = naming.render(template, sf)
+                if cand == naming.render(template, dict(fields, ext=sf["ext"])):     # template has no {view}
+                    cand = naming.render(template.replace("{ext}", "") .rstrip(".") + "_" + preset.swatch.view, sf)
+                sname = namer.assign(key + "/swatch", cand)
+                fp = dict(fp_base, role="swatch", rgb=list(it.swatch.rgb), size=preset.swatch.size)
+                fp.pop("box"), fp.pop("mask")
+                sw = _Output("swatch", sname, key + "/swatch", _sha(json.dumps(fp, sort_keys=True).encode()))
+            outs.append((it, img, sw))
+        plan.append((folder, doc, outs))
+    state.names = namer.records
+    report.documents_total = len(plan)
+
+    # ---- render photo by photo --------------------------------------------------------------
+    this_run_rows: list[dict] = []
+    blocked_json: list[dict] = []
+    try:
+        for i, (folder, doc, outs) in enumerate(plan):
+            if cancel and cancel():
+                report.cancelled = True
+                break
+            if progress:
+                progress(i, len(plan), folder.name)
+            ok = _export_document(folder, doc, outs, preset, out, state, report, overwrite, cancel,
+                                  this_run_rows, blocked_json, sku)
+            state.save()
+            if ok is None:          # cancelled mid-document
+                report.cancelled = True
+                break
+            if ok:
+                report.documents_exported += 1
+                if doc.status != "exported":
+                    doc.review = dict(doc.review, status="exported")
+                    try:
+                        save_doc(doc, folder)
+                    except (DocumentError, OSError) as exc:
+                        report.errors.append((str(folder), f"exported, but the review status could not be saved: {exc}"))
+    finally:
+        # the manifest always describes what is in the folder, also after a cancel or a crash
+        state.save()
+        rows = _manifest_rows(this_run_rows, state, out)
+        report.rows = rows
+        try:
+            report.manifest_csv, report.manifest_json = manifest.write(
+                out, preset, rows, blocked=blocked_json,
+                conflicts=[{"file": f, "reason": r} for f, r in report.conflicts],
+                errors=[{"result": f, "reason": r} for f, r in report.errors],
+                complete=not report.cancelled)
+            _make_readable(report.manifest_csv)
+            _make_readable(report.manifest_json)
+        except atomic.WriteError as exc:
+            report.errors.append((str(out), f"manifest not written: {exc}"))
+    if progress and not report.cancelled:
+        progress(len(plan), len(plan), "done")
+    return report
+
+
+def render_ext(fmt: str) -> str:
+    from .presets import FORMATS
+    return FORMATS[fmt]
+
+
+def _manifest_rows(this_run: list[dict], state: _State, out: Path) -> list[dict]:
+    rows = list(this_run)
+    have = {r["file"] for r in rows}
+    older = [rec["row"] for name, rec in sorted(state.files.items())
+             if rec.get("row") and name not in have and (out / name).is_file()]
+    return rows + older
+
+
+def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, out: Path, state: _State,
+                     report: ExportReport, overwrite: bool, cancel: CancelFn | None,
+                     rows: list[dict], blocked_json: list[dict], sku: str | None) -> bool | None:
+    """True when every item of the document is in the catalog; None when cancelled."""
+    loaded = None            # (rgb, mask, exif) loaded on first need
+    all_ok = True
+
+    def source():
+        nonlocal loaded
+        if loaded is None:
+            loaded = _load_source(folder, doc, preset)
+        return loaded
+
+    for it, img_out, sw_out in outs:
+        if cancel and cancel():
+            return None
+        row = {"sku": sku or folder.name, "shot": Path(doc.source.path).stem, "zone": it.zone,
+               "view": preset.view(it.zone), "file": img_out.name,
+               "colour_hex": it.swatch.hex if it.swatch else "", "family": it.swatch.family if it.swatch else "",
+               "swatch_file": "", "source_path": doc.source.path, "source_sha256": doc.source.sha256,
+               "preset": preset.name}
+        family = it.swatch.family if it.swatch else None
+        try:
+            res = _produce(img_out, out, state, report, overwrite, preset,
+                           lambda: _encode_item(source(), doc, it, preset), role="image", zone=it.zone,
+                           family=family)
+            if res is None:
+                all_ok = False
+                continue
+            status, notes, dims = res
+            if sw_out is not None:
+                sres = _produce(sw_out, out, state, report, overwrite, preset,
+                                lambda: render.encode(render.swatch_image(it.swatch.rgb, preset.swatch.size),
+                                                      preset.swatch.format, preset.quality)[0],
+                                role="swatch", zone=it.zone, family=family)
+                if sres is not None:
+                    row["swatch_file"] = sw_out.name
+                    if sres[1]:
+                        notes = "; ".join(filter(None, [notes, "swatch " + sres[1]]))
+                else:
+                    all_ok = False
+            row.update(width=dims[0], height=dims[1], preflight=status, notes=notes)
+            state.files[img_out.name]["row"] = row
+            rows.append(row)
+        except _SourceError as exc:
+            report.errors.append((str(folder), str(exc)))
+            return False
+        except _Blocked as exc:
+            report.blocked.append((img_out.name, str(exc)))
+            blocked_json.append({"file": img_out.name, "result": str(folder), "zone": it.zone,
+                                 "reasons": [str(f) for f in exc.findings]})
+            all_ok = False
+        except atomic.WriteError as exc:
+            report.errors.append((str(folder), str(exc)))
+            return False
+    return all_ok
+
+
+class _SourceError(Exception):
+    pass
+
+
+def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
+    from ml.io import ImageLoadError, exif_for_export, load_image
+    src = Path(doc.source.path)
+    if not src.is_file():
+        raise _SourceError(f"the source photo {src} is not there any more (moved or deleted?)")
+    try:
+        img = load_image(src)
+    except ImageLoadError as exc:
+        raise _SourceError(str(exc)) from exc
+    if img.sha256 != doc.source.sha256:
+        raise _SourceError(f"the source photo {src.name} changed since it was processed; process it again")
+    mask = None
+    mp = folder / doc.mask
+    if mp.is_file():
+        mask = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise _SourceError(f"the mask {mp.name} cannot be read")
+        if mask.shape != img.rgb.shape[:2]:
+            raise _SourceError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is "
+                               f"{img.width}x{img.height}; process the photo again")
+    exif = exif_for_export(img.exif) if preset.exif == "keep" else None
+    return img.rgb, mask, exif
+
+
+def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> bytes:
+    rgb, mask, exif = loaded
+    if it.zone == "product" and mask is None:
+        raise _SourceError("the product has no mask file; process the photo again")
+    canvas = render.render_item(rgb, mask, it.zone, it.box, preset)
+    data, _q = render.encode(canvas, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
+    return data
+
+
+def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwrite: bool, preset: Preset,
+             make: Callable[[], bytes], *, role: str, zone: str, family: str | None):
+    """Write one output file unless it is already there. Returns (status, notes, (w, h)) when the
+    file is in the catalog, None when it was left out (conflict). Raises _Blocked."""
+    target = out / o.name
+    rec = state.files.get(o.name)
+    disk_sha = _file_sha(target) if target.exists() else None
+    ours = bool(rec and disk_sha and rec.get("sha256") == disk_sha and rec.get("key") == o.key)
+    if ours and rec.get("fingerprint") == o.fingerprint:
+        report.unchanged.append(o.name)
+        return rec.get("status", "ok"), rec.get("notes", ""), tuple(rec.get("size", (0, 0)))
+    if target.exists() and not target.is_file():
+        report.conflicts.append((o.name, "a folder with this name is in the way"))
+        return None
+    data = make()
+    new_sha = _sha(data)
+    if disk_sha is not None and not ours:
+        if disk_sha == new_sha:
+            pass      # exactly what we would write (e.g. written just before an interruption): adopt it
+        elif not overwrite:
+            report.conflicts.append((o.name, "a different file with this name is already there and was not "
+                                             "made by this export; left untouched (remove it, or export with overwrite)"))
+            return None
+    findings: list = []
+    meta: dict = {}
+    if disk_sha == new_sha:
+        findings, meta = preflight.check(target, preset, role=role, zone=zone, family=family)
+        if preflight.status(findings) == "blocked":
+            raise _Blocked([f for f in findings if f.severity == "block"])
+        report.unchanged.append(o.name)
+    else:
+        try:
+            with atomic.atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+                _make_readable(tmp)
+                findings, meta = preflight.check(tmp, preset, role=role, zone=zone, family=family)
+                if preflight.status(findings) == "blocked":
+                    raise _Blocked([f for f in findings if f.severity == "block"])
+        except _Blocked:
+            if ours:          # our earlier version of this file no longer passes: take it out
+                try:
+                    target.unlink()
+                except OSError:
+                    pass
+                state.files.pop(o.name, None)
+            raise
+        except OSError as exc:
+            if isinstance(exc, atomic.WriteError):
+                raise
+            raise atomic.WriteError(exc.errno, str(exc)) from exc
+        report.written.append(o.name)
+    warns = [f for f in findings if f.severity == "warn"]
+    notes = "; ".join(str(f) for f in warns)
+    st = preflight.status(findings)
+    if warns and role == "image":
+        report.warned.append((o.name, notes))
+    size = (meta.get("width", 0), meta.get("height", 0))
+    state.files[o.name] = {"key": o.key, "role": role, "sha256": new_sha, "fingerprint": o.fingerprint,
+                           "status": st, "notes": notes, "size": list(size),
+                           "row": (state.files.get(o.name) or {}).get("row")}
+    return st, notes, size

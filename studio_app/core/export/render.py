@@ -1,0 +1,216 @@
+"""Render one catalog image for a preset from the SOURCE photo at full resolution, and encode it.
+
+* person zones: the zone's box is cut from the oriented sRGB photo, then fitted to the preset's
+  canvas — ``fit: "pad"`` letterboxes it on the preset's background, ``fit: "crop"`` widens
+  (or, at the photo's edge, trims) the box to the canvas aspect first;
+* product: ``ml.stages.product.compose_on_white`` puts the masked product, centred, on the
+  preset's background, its longest side filling ``fill`` of the canvas.
+
+The canvas is the preset's size. With ``upscale: false`` (the default) a source too small for
+it gives a proportionally smaller canvas — never smaller than the preset's minimum — instead
+of blown-up pixels (marketplaces reject upscaled thumbnails).
+
+Files are sRGB with an embedded sRGB ICC profile. ``ml.io`` has already converted the source's
+own profile to sRGB and applied EXIF orientation, so the pixels are written as they are; kept
+EXIF gets Orientation = 1.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import math
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms
+
+from .presets import Preset
+
+PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+MIN_QUALITY = 60          # lowest JPEG/WebP quality tried to meet a file-size limit
+
+
+@functools.lru_cache(maxsize=1)
+def srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry
+
+def min_scale(preset: Preset) -> float:
+    """The smallest canvas factor that still meets the preset's minimum size."""
+    W, H = preset.width, preset.height
+    return max(preset.min_long_side / max(W, H), preset.min_width / W, preset.min_height / H, 0.0)
+
+
+def canvas_size(preset: Preset, native_factor: float) -> tuple[int, int]:
+    """Canvas for a source whose pixels would be 1:1 at ``native_factor`` x the preset size."""
+    f = 1.0 if preset.upscale else min(1.0, native_factor)
+    f = max(f, min_scale(preset))
+    if f >= 1.0:
+        return preset.width, preset.height
+    w = max(1, round(preset.width * f))
+    h = max(1, round(w / preset.aspect))
+    # rounding must not drop below the minimum
+    while max(w, h) < preset.min_long_side or w < preset.min_width or h < preset.min_height:
+        w += 1
+        h = max(1, round(w / preset.aspect))
+    return w, h
+
+
+def clip_box(box, w: int, h: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    x0, y0 = min(max(0, x0), w - 1), min(max(0, y0), h - 1)
+    x1, y1 = min(w, max(x0 + 1, x1)), min(h, max(y0 + 1, y1))
+    return x0, y0, x1, y1
+
+
+def box_to_aspect(box: tuple[int, int, int, int], aspect: float, w: int, h: int) -> tuple[int, int, int, int]:
+    """Grow the box to ``aspect`` (width/height) around its centre, inside the photo;
+    where the photo is too small, trim the other side instead."""
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if bw / bh < aspect:                 # too narrow: widen
+        nw = bh * aspect
+        if nw > w:
+            nw, nh = w, w / aspect
+        else:
+            nh = bh
+    else:                                # too flat: heighten
+        nh = bw / aspect
+        if nh > h:
+            nh, nw = h, h * aspect
+        else:
+            nw = bw
+    nw, nh = max(1, round(nw)), max(1, round(nh))
+    nx0 = int(round(min(max(0, cx - nw / 2), w - nw)))
+    ny0 = int(round(min(max(0, cy - nh / 2), h - nh)))
+    return nx0, ny0, nx0 + nw, ny0 + nh
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    if (img.shape[1], img.shape[0]) == (w, h):
+        return img
+    interp = cv2.INTER_AREA if w < img.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+def render_zone(rgb: np.ndarray, box, preset: Preset) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    b = clip_box(box, w, h)
+    if preset.fit == "crop":
+        b = box_to_aspect(b, preset.aspect, w, h)
+    x0, y0, x1, y1 = b
+    bw, bh = x1 - x0, y1 - y0
+    s = min(preset.width / bw, preset.height / bh)          # preset canvas scale for this crop
+    cw, ch = canvas_size(preset, 1.0 / s)
+    crop = rgb[y0:y1, x0:x1]
+    if preset.fit == "crop":
+        return np.ascontiguousarray(_resize(crop, (cw, ch)))
+    k = min(cw / bw, ch / bh)
+    tw, th = min(cw, max(1, round(bw * k))), min(ch, max(1, round(bh * k)))
+    out = np.empty((ch, cw, 3), np.uint8)
+    out[:] = preset.background
+    ox, oy = (cw - tw) // 2, (ch - th) // 2
+    out[oy:oy + th, ox:ox + tw] = _resize(crop, (tw, th))
+    return out
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask > 127)
+    if xs.size == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset) -> np.ndarray:
+    box = _mask_box(mask)
+    if box is None:
+        raise ValueError("the product mask is empty: nothing to place on the background")
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    # preset canvas: the product's limiting side fills `fill` of the canvas
+    s = preset.fill * min(preset.width / bw, preset.height / bh)
+    cw, ch = canvas_size(preset, 1.0 / s)
+    return compose(rgb, mask, cw, ch, preset.fill, preset.background)
+
+
+def compose(rgb: np.ndarray, mask: np.ndarray, width: int, height: int, fill: float,
+            background: tuple[int, int, int]) -> np.ndarray:
+    """The product on ``background``, centred, on a ``width`` x ``height`` canvas."""
+    try:
+        from ml.stages.product import compose_on_white
+    except ImportError:
+        compose_on_white = None
+    if compose_on_white is not None:
+        img, _box = compose_on_white(rgb, mask, out_size=max(width, height), fill=fill,
+                                     aspect=width / height, background=tuple(background))
+        img = np.asarray(img)
+        if img.shape[:2] != (height, width):
+            if abs(img.shape[1] / img.shape[0] - width / height) > 0.01:
+                raise RuntimeError(f"compose_on_white gave {img.shape[1]}x{img.shape[0]} "
+                                   f"for a {width}x{height} canvas")
+            img = _resize(img, (width, height))
+        return np.ascontiguousarray(img, dtype=np.uint8)
+    return _compose_local(rgb, mask, width, height, fill, background)
+
+
+def _compose_local(rgb, mask, width, height, fill, background) -> np.ndarray:
+    """Used only while ``ml.stages.product`` is unavailable: alpha-composite the masked
+    product onto the background, centred, limiting side = ``fill`` of the canvas."""
+    x0, y0, x1, y1 = _mask_box(mask)
+    bw, bh = x1 - x0, y1 - y0
+    k = fill * min(width / bw, height / bh)
+    tw, th = max(1, min(width, round(bw * k))), max(1, min(height, round(bh * k)))
+    crop = _resize(rgb[y0:y1, x0:x1], (tw, th)).astype(np.float32)
+    alpha = _resize(mask[y0:y1, x0:x1], (tw, th)).astype(np.float32)[..., None] / 255.0
+    bg = np.asarray(background, np.float32)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = background
+    ox, oy = (width - tw) // 2, (height - th) // 2
+    out[oy:oy + th, ox:ox + tw] = np.clip(crop * alpha + bg * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> np.ndarray:
+    if zone == "product":
+        if mask is None:
+            raise ValueError("a product needs its mask")
+        return render_product(rgb, mask, preset)
+    return render_zone(rgb, box, preset)
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+def encode(rgb: np.ndarray, fmt: str, quality: int, *, exif: bytes | None = None,
+           max_bytes: int = 0) -> tuple[bytes, int]:
+    """Encoded file bytes (sRGB ICC embedded) and the quality used. With ``max_bytes`` a lossy
+    format steps its quality down (not below MIN_QUALITY) until the file fits; the caller's
+    pre-flight check reports a file that still does not."""
+    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    q = quality
+    while True:
+        buf = io.BytesIO()
+        kw = {"icc_profile": srgb_icc()}
+        if exif:
+            kw["exif"] = exif
+        if fmt == "jpeg":
+            im.save(buf, "JPEG", quality=q, optimize=True, subsampling=0 if q >= 90 else 2, **kw)
+        elif fmt == "webp":
+            im.save(buf, "WEBP", quality=q, method=4, **kw)
+        elif fmt == "png":
+            im.save(buf, "PNG", compress_level=6, **kw)
+        else:
+            raise ValueError(f"unsupported format {fmt!r}")
+        data = buf.getvalue()
+        if not max_bytes or len(data) <= max_bytes or fmt == "png" or q <= MIN_QUALITY:
+            return data, q
+        q = max(MIN_QUALITY, q - max(5, int(math.ceil(q * 0.08))))
+
+
+def swatch_image(rgb_tuple, size: int) -> np.ndarray:
+    from ml.stages.swatch import render_swatch
+    return render_swatch(tuple(rgb_tuple), size)
