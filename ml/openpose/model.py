@@ -29,6 +29,17 @@ class OpenPoseAttention(nn.Module):
         self.front = VGGFront(self.cfg)
         self.cascade = StageCascade(self.cfg)
         self.limbs = LIMBS
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # He initialisation of every ReLU conv (as torchvision's VGG); the heads' output convs and
+        # the attention score convs keep their own small init (see stages.py / attention.py).
+        heads = {id(st.paf[-1]) for st in self.cascade.stages} | {id(st.heat[-1]) for st in self.cascade.stages}
+        heads |= {id(e.score) for e in self.front.estimators.values()}
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and id(m) not in heads:
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return self.cascade(self.front(x))
