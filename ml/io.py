@@ -42,6 +42,7 @@ import hashlib
 import io
 import os
 import stat
+import struct
 import threading
 import warnings
 
@@ -156,7 +157,7 @@ def _sniff(data: bytes) -> str | None:
     if head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00"):      # Olympus ORF, Panasonic RW2
         return "RAW"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        if head[8:10] == b"CR":                                 # Canon CR2
+        if head[8:10] == b"CR" or _tiff_ifd0_has_tag(data, 50706):   # Canon CR2, DNG
             return "RAW"
         return "TIFF"
     if head[4:8] == b"ftyp":
@@ -168,6 +169,22 @@ def _sniff(data: bytes) -> str | None:
         if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
             return "HEIC"
     return None
+
+
+def _tiff_ifd0_has_tag(data: bytes, tag: int) -> bool:
+    """Whether the first IFD of a TIFF container holds ``tag`` (bounds-checked)."""
+    try:
+        bo = "<" if data[:2] == b"II" else ">"
+        off = struct.unpack_from(bo + "I", data, 4)[0]
+        n = struct.unpack_from(bo + "H", data, off)[0]
+        if n > 4096:
+            return False
+        for i in range(n):
+            if struct.unpack_from(bo + "H", data, off + 2 + 12 * i)[0] == tag:
+                return True
+    except struct.error:
+        return False
+    return False
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -522,8 +539,6 @@ def _load_pil(path: str, data: bytes, fmt: str, reduce: int, max_pixels: int,
         if isinstance(icc, str):
             icc = icc.encode("latin-1", "replace")
         orient, exif = _orientation(im, warns)
-        if fmt == "TIFF" and 50706 in getattr(im, "tag_v2", {}):
-            raise _NotPillow("DNG")
         bits = _bits_per_sample(im, data, fmt)
         r = reduce
         if reduce > 1 and real_fmt in ("JPEG", "MPO"):
@@ -540,10 +555,6 @@ def _load_pil(path: str, data: bytes, fmt: str, reduce: int, max_pixels: int,
         rgb = _apply_orientation(rgb, orient)
         notes.append(f"EXIF orientation {orient} applied ({_ORIENT_NAMES[orient]})")
     return rgb, ("JPEG" if real_fmt == "MPO" else real_fmt), exif, icc
-
-
-class _NotPillow(Exception):
-    """Internal: a TIFF container that is really a camera RAW (DNG)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -698,13 +709,8 @@ def _decode(path: str, data: bytes, *, max_pixels: int, reduce: int) -> LoadedIm
             rgb, exif = _load_raw(path, data, reduce, max_pixels, notes, warns)
             out_fmt = "RAW"
         else:
-            try:
-                rgb, out_fmt, exif, icc = _load_pil(path, data, fmt, reduce, max_pixels,
-                                                    notes, warns)
-            except _NotPillow:
-                notes.append("TIFF container is a DNG camera RAW; developed as RAW")
-                rgb, exif = _load_raw(path, data, reduce, max_pixels, notes, warns)
-                out_fmt, icc = "RAW", None
+            rgb, out_fmt, exif, icc = _load_pil(path, data, fmt, reduce, max_pixels,
+                                                notes, warns)
     for w in caught:
         if issubclass(w.category, Image.DecompressionBombWarning):
             continue
