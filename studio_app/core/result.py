@@ -23,6 +23,7 @@ Schema version 1 (keys marked * are the external contract and always present)::
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,7 +77,8 @@ class Item:
         if zone not in ZONES:
             raise DocumentError(f"unknown zone {zone!r} (expected one of {', '.join(ZONES)})")
         box = [float(v) for v in d["box"]]
-        if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        if len(box) != 4 or not all(math.isfinite(v) for v in box) \
+                or box[2] <= box[0] or box[3] <= box[1]:
             raise DocumentError(f"item {zone!r} has an invalid box {d['box']!r}")
         sw = d.get("swatch")
         return cls(zone=zone, box=box, file=str(d["file"]),
@@ -165,7 +167,7 @@ class ResultDocument:
             )
         except DocumentError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DocumentError(f"the result document is malformed: {type(exc).__name__}: {exc}") from exc
 
     # ---- helpers -------------------------------------------------------------------
@@ -205,6 +207,8 @@ def load(folder_or_file: str | os.PathLike) -> ResultDocument:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DocumentError(f"{p} is corrupt (not valid JSON: {exc.msg} at line {exc.lineno})") from exc
+    except RecursionError:
+        raise DocumentError(f"{p} is corrupt (JSON nested too deeply)") from None
     return ResultDocument.from_dict(data)
 
 
