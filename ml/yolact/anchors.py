@@ -58,7 +58,7 @@ def encode(matched_xyxy: torch.Tensor, priors: torch.Tensor, variances=(0.1, 0.2
 def decode(loc: torch.Tensor, priors: torch.Tensor, variances=(0.1, 0.2)) -> torch.Tensor:
     """Inverse of :func:`encode`: offsets (..., 4) -> xyxy boxes (..., 4)."""
     xy = priors[..., :2] + loc[..., :2] * variances[0] * priors[..., 2:]
-    wh = priors[..., 2:] * torch.exp(loc[..., 2:].clamp(max=math.log(1000.0 / 16)) * variances[1])
+    wh = priors[..., 2:] * torch.exp((loc[..., 2:] * variances[1]).clamp(max=math.log(1000.0 / 16)))
     return point_form(torch.cat([xy, wh], dim=-1))
 
 

@@ -35,7 +35,8 @@ class Bottleneck(nn.Module):
             self.conv2 = SplitAttentionConv2d(
                 width, width, 3, stride=stride, padding=1, cardinality=cfg.cardinality,
                 radix=cfg.radix, reduction_factor=cfg.reduction_factor,
-                min_inter_channels=cfg.min_inter_channels, norm=cfg.norm, conv=conv)
+                min_inter_channels=cfg.min_inter_channels, norm=cfg.norm, conv=conv,
+                gn_groups=cfg.gn_groups)
         else:
             self.conv2 = conv(width, width, 3, stride=stride, padding=1, bias=False)
         self.bn2 = make_norm(cfg.norm, width, cfg.gn_groups)

@@ -74,7 +74,7 @@ class SplitAttentionConv2d(nn.Module):
     def __init__(self, in_channels: int, channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 1, dilation: int = 1, cardinality: int = 1, radix: int = 2,
                  reduction_factor: int = 4, min_inter_channels: int = 32, norm: str = "bn",
-                 conv: type[nn.Conv2d] = nn.Conv2d):
+                 conv: type[nn.Conv2d] = nn.Conv2d, gn_groups: int = 32):
         super().__init__()
         if radix < 1 or cardinality < 1:
             raise ValueError("radix and cardinality must be >= 1")
@@ -88,11 +88,12 @@ class SplitAttentionConv2d(nn.Module):
         # The 3x3 convolutions of all G = K*R groups as ONE grouped convolution with R*K groups.
         self.conv = conv(in_channels, channels * radix, kernel_size, stride=stride, padding=padding,
                          dilation=dilation, groups=cardinality * radix, bias=False)
-        self.bn0 = make_norm(norm, channels * radix)
+        self.bn0 = make_norm(norm, channels * radix, gn_groups)
         self.relu = nn.ReLU(inplace=True)
         # two fully connected layers (as 1x1 convs) with K groups predicting the attention weights
         self.fc1 = nn.Conv2d(channels, inter, 1, groups=cardinality)
-        self.bn1 = make_norm(norm, inter)
+        # on the pooled 1x1 map a GroupNorm group needs >= 2 channels to be defined
+        self.bn1 = make_norm(norm, inter, max(1, min(gn_groups, inter // 2)))
         self.fc2 = nn.Conv2d(inter, channels * radix, 1, groups=cardinality)
         self.rsoftmax = RadixSoftmax(radix, cardinality)
 
