@@ -33,8 +33,9 @@ class Person:
     num_parts: int
 
 
-def find_peaks(heat: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """heat (K,h,w) -> per keypoint an array (n,3) of grid x, y (sub-cell), score."""
+def find_peaks(heat: np.ndarray, threshold: float, max_peaks: int = 32) -> list[np.ndarray]:
+    """heat (K,h,w) -> per keypoint an array (n,3) of grid x, y (sub-cell), score; at most
+    ``max_peaks`` strongest per keypoint (bounds the pairwise limb scoring)."""
     out = []
     k, h, w = heat.shape
     kernel = np.ones((3, 3), np.uint8)
@@ -53,19 +54,25 @@ def find_peaks(heat: np.ndarray, threshold: float) -> list[np.ndarray]:
             y, x = int(ys[i]), int(xs[i])
             if taken[max(0, y - 1):y + 2, max(0, x - 1):x + 2].any():
                 continue
+            if len(pts) >= max_peaks:
+                break
             taken[y, x] = True
-            pts.append((_refine(m, x, y, axis=1), _refine(m, x, y, axis=0), float(m[y, x])))
+            rx, gx = _refine(m, x, y, axis=1)
+            ry, gy = _refine(m, x, y, axis=0)
+            # score: the fitted peak height (the value the map has at the refined position)
+            pts.append((rx, ry, float(min(1.0, m[y, x] * np.exp(gx + gy)))))
         out.append(np.asarray(pts, np.float32).reshape(-1, 3))
     return out
 
 
-def _refine(m: np.ndarray, x: int, y: int, axis: int) -> float:
-    """Sub-cell position along ``axis`` (1 = x, 0 = y) by a parabola through log values."""
+def _refine(m: np.ndarray, x: int, y: int, axis: int) -> tuple[float, float]:
+    """Sub-cell position along ``axis`` (1 = x, 0 = y) by a parabola through log values, and
+    the gain in log value from the cell centre to the parabola's top."""
     h, w = m.shape
     c = x if axis == 1 else y
     n = w if axis == 1 else h
     if c <= 0 or c >= n - 1:
-        return float(c)
+        return float(c), 0.0
     if axis == 1:
         l, v, r = m[y, x - 1], m[y, x], m[y, x + 1]
     else:
@@ -74,9 +81,10 @@ def _refine(m: np.ndarray, x: int, y: int, axis: int) -> float:
     ll, lv, lr = np.log(max(l, eps)), np.log(max(v, eps)), np.log(max(r, eps))
     den = ll - 2 * lv + lr
     if den >= -1e-9:
-        return float(c)
-    off = 0.5 * (ll - lr) / den
-    return float(c + np.clip(off, -0.5, 0.5))
+        return float(c), 0.0
+    off = float(np.clip(0.5 * (ll - lr) / den, -0.5, 0.5))
+    gain = float(lv + off * (lr - ll) / 2 + off * off * den / 2 - lv)
+    return float(c + off), max(0.0, gain)
 
 
 def _bilinear(ch: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
