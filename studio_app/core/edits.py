@@ -1,0 +1,350 @@
+"""Operator edits of a result document. Qt-free.
+
+Two layers:
+
+* pure functions ``doc -> new doc`` (the input is never modified): :func:`move_keypoint`,
+  :func:`set_box`, :func:`add_zone`, :func:`delete_zone`, :func:`set_locked`,
+  :func:`set_swatch`, :func:`set_review`, and :func:`paint_mask` (mask array -> new array);
+* :class:`Editor`, bound to one result folder, which applies an edit, re-renders the item
+  previews it affects and saves the document atomically at once (a crash loses nothing).
+  ``snapshot()``/``restore()`` give exact undo/redo (the GUI's QUndoStack wraps them).
+
+Moving a keypoint re-frames every zone that depends on it (``ml.stages.crops.recompute_box``)
+unless the item is ``locked``; setting a box by hand locks it.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ml.types import KEYPOINT_NAMES, ZONES, Keypoints
+from . import atomic
+from .result import Item, ResultDocument, Swatch, load, save
+
+MODEL_MASK_NAME = "model_mask.png"
+PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
+
+
+class EditError(ValueError):
+    """An edit that cannot be applied; the message is for the operator."""
+
+
+def clone(doc: ResultDocument) -> ResultDocument:
+    return ResultDocument.from_dict(copy.deepcopy(doc.to_dict()))
+
+
+def keypoints_of(doc: ResultDocument) -> Keypoints:
+    kp = Keypoints.empty()
+    for i, name in enumerate(KEYPOINT_NAMES):
+        k = doc.keypoint(name)
+        if k is not None:
+            kp.xy[i] = (k.x, k.y)
+            kp.score[i] = k.score
+    return kp
+
+
+def _clip_box(box, w: int, h: int) -> list[float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    x0, x1 = max(0.0, min(x0, w - 1.0)), max(1.0, min(x1, float(w)))
+    y0, y1 = max(0.0, min(y0, h - 1.0)), max(1.0, min(y1, float(h)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise EditError("the box is too small (at least 2 x 2 pixels inside the photo)")
+    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]
+
+
+def recompute(zone: str, doc: ResultDocument, mask: np.ndarray | None) -> list[float] | None:
+    """The zone's box framed from the document's keypoints (None when it cannot be framed)."""
+    from ml.stages.crops import recompute_box
+    size = (doc.source.width, doc.source.height)
+    box = recompute_box(zone, keypoints_of(doc), size, mask)
+    if box is None:
+        return None
+    try:
+        return _clip_box(box, *size)
+    except EditError:
+        return None
+
+
+# ---- pure edits: doc -> new doc -----------------------------------------------------------------
+def move_keypoint(doc: ResultDocument, name: str, x: float, y: float,
+                  mask: np.ndarray | None = None) -> tuple[ResultDocument, set[str]]:
+    """Move one keypoint (marked as sure: score 1). Returns (new doc, zones whose box changed)."""
+    if doc.kind != "person":
+        raise EditError("only person photos have keypoints")
+    new = clone(doc)
+    k = new.keypoint(name)
+    if k is None:
+        raise EditError(f"unknown keypoint {name!r}")
+    w, h = doc.source.width, doc.source.height
+    k.x = round(min(max(float(x), 0.0), w - 1.0), 2)
+    k.y = round(min(max(float(y), 0.0), h - 1.0), 2)
+    k.score = 1.0
+    changed: set[str] = set()
+    for it in new.items:
+        if it.locked or it.zone not in PERSON_ZONES:
+            continue
+        box = recompute(it.zone, new, mask)
+        if box is not None and box != it.box:
+            it.box = box
+            changed.add(it.zone)
+    return new, changed
+
+
+def set_box(doc: ResultDocument, zone: str, box, lock: bool = True) -> ResultDocument:
+    new = clone(doc)
+    it = new.item(zone)
+    if it is None:
+        raise EditError(f"there is no {zone} item")
+    it.box = _clip_box(box, doc.source.width, doc.source.height)
+    it.locked = it.locked or lock
+    return new
+
+
+def set_locked(doc: ResultDocument, zone: str, locked: bool) -> ResultDocument:
+    new = clone(doc)
+    it = new.item(zone)
+    if it is None:
+        raise EditError(f"there is no {zone} item")
+    it.locked = bool(locked)
+    return new
+
+
+def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None = None) -> ResultDocument:
+    if zone not in ZONES:
+        raise EditError(f"unknown zone {zone!r}")
+    if doc.item(zone) is not None:
+        raise EditError(f"the {zone} zone is already there")
+    if (zone == "product") != (doc.kind == "product"):
+        raise EditError(f"a {doc.kind} photo cannot have a {zone} zone")
+    new = clone(doc)
+    w, h = doc.source.width, doc.source.height
+    if box is None and doc.kind == "person":
+        box = recompute(zone, new, mask)
+    if box is None:  # a centred half-size box the operator then drags into place
+        box = [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
+    new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=f"{zone}.jpg", swatch=None,
+                          locked=True))
+    new.items.sort(key=lambda it: ZONES.index(it.zone))
+    return new
+
+
+def delete_zone(doc: ResultDocument, zone: str) -> ResultDocument:
+    if doc.item(zone) is None:
+        raise EditError(f"there is no {zone} item")
+    new = clone(doc)
+    new.items = [it for it in new.items if it.zone != zone]
+    return new
+
+
+def set_swatch(doc: ResultDocument, zone: str, rgb) -> ResultDocument:
+    from ml.colour import family_name
+    rgb = [int(v) for v in rgb]
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise EditError(f"a colour is three values 0..255, got {rgb!r}")
+    new = clone(doc)
+    it = new.item(zone)
+    if it is None:
+        raise EditError(f"there is no {zone} item")
+    it.swatch = Swatch(rgb=rgb, hex="#{:02X}{:02X}{:02X}".format(*rgb), family=family_name(rgb),
+                       file=f"{zone}_swatch.png")
+    return new
+
+
+def set_review(doc: ResultDocument, status: str, note: str | None = None) -> ResultDocument:
+    from .result import REVIEW_STATES
+    if status not in REVIEW_STATES:
+        raise EditError(f"unknown review status {status!r}")
+    new = clone(doc)
+    new.review = {"status": status, "note": new.review.get("note", "") if note is None else note}
+    return new
+
+
+def paint_mask(mask: np.ndarray, points, radius: float, add: bool) -> np.ndarray:
+    """A copy of ``mask`` with a round brush of ``radius`` px stroked through ``points`` (x, y)."""
+    out = mask.copy()
+    value = 255 if add else 0
+    r = max(1, int(round(radius)))
+    pts = [(int(round(x)), int(round(y))) for x, y in points]
+    if not pts:
+        return out
+    cv2.circle(out, pts[0], r, value, -1, lineType=cv2.LINE_8)
+    for a, b in zip(pts, pts[1:]):
+        cv2.line(out, a, b, value, 2 * r, lineType=cv2.LINE_8)
+        cv2.circle(out, b, r, value, -1, lineType=cv2.LINE_8)
+    return out
+
+
+# ---- the editor: apply + render + save -----------------------------------------------------------
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """The oriented source photo as RGB uint8 (the same pixels the pipeline saw)."""
+    try:
+        from ml.io import load_image
+    except ImportError:
+        load_image = None
+    if load_image is not None:
+        return load_image(path).rgb
+    from PIL import Image, ImageOps
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def read_mask(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise EditError(f"cannot read the mask {path.name}")
+    return m
+
+
+class Editor:
+    """Edits one result folder. Every method saves the document (and files) before returning."""
+
+    def __init__(self, folder: str | os.PathLike, doc: ResultDocument | None = None):
+        self.folder = Path(folder)
+        self.doc = doc if doc is not None else load(self.folder)
+        self._rgb: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+
+    # ---- lazily loaded pixels ---------------------------------------------------------------
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = load_rgb(self.doc.source.path)
+        return self._rgb
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:
+            p = self.folder / self.doc.mask
+            if p.exists():
+                self._mask = read_mask(p)
+            else:
+                self._mask = np.zeros((self.doc.source.height, self.doc.source.width), np.uint8)
+        return self._mask
+
+    # ---- snapshots (undo/redo) ---------------------------------------------------------------
+    def snapshot(self, with_mask: bool = False) -> dict:
+        snap = {"doc": copy.deepcopy(self.doc.to_dict())}
+        if with_mask:
+            snap["mask"] = self.mask.copy()
+        return snap
+
+    def restore(self, snap: dict) -> None:
+        new = ResultDocument.from_dict(copy.deepcopy(snap["doc"]))
+        mask_changed = False
+        if "mask" in snap:
+            mask_changed = not np.array_equal(snap["mask"], self.mask)
+            if mask_changed:
+                self._write_mask(snap["mask"])
+        self._commit(new, force_zones={"product"} if mask_changed else set())
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _changed_zones(self, new: ResultDocument) -> set[str]:
+        old = {it.zone: it for it in self.doc.items}
+        out = set()
+        for it in new.items:
+            o = old.get(it.zone)
+            if o is None or o.box != it.box or o.swatch != it.swatch or not (self.folder / it.file).exists():
+                out.add(it.zone)
+        return out
+
+    def _commit(self, new: ResultDocument, force_zones: set[str] = frozenset()) -> set[str]:
+        from .processing import write_item_files
+        zones = self._changed_zones(new) | {z for z in force_zones if new.item(z) is not None}
+        if zones:
+            write_item_files(new, self.folder, self.rgb, self.mask, zones=zones)
+        save(new, self.folder)
+        self.doc = new
+        return zones
+
+    def _write_mask(self, mask: np.ndarray) -> None:
+        from .processing import encode_image
+        if self.doc.model_mask is None and (self.folder / self.doc.mask).exists():
+            # keep the model's own mask once, before the first edit
+            atomic.write_bytes(self.folder / MODEL_MASK_NAME, (self.folder / self.doc.mask).read_bytes())
+        encode_image(self.folder / self.doc.mask, mask)
+        self._mask = mask
+
+    # ---- edits -------------------------------------------------------------------------------
+    def move_keypoint(self, name: str, x: float, y: float) -> set[str]:
+        new, _ = move_keypoint(self.doc, name, x, y, self.mask)
+        return self._commit(new)
+
+    def set_box(self, zone: str, box, lock: bool = True) -> None:
+        self._commit(set_box(self.doc, zone, box, lock))
+
+    def set_locked(self, zone: str, locked: bool) -> None:
+        self._commit(set_locked(self.doc, zone, locked))
+
+    def add_zone(self, zone: str, box=None) -> None:
+        new = add_zone(self.doc, zone, box, self.mask)
+        if zone != "full":
+            new = self._with_kmeans(new, zone)
+        self._commit(new)
+
+    def delete_zone(self, zone: str) -> None:
+        self._commit(delete_zone(self.doc, zone))
+
+    def set_swatch(self, zone: str, rgb) -> None:
+        self._commit(set_swatch(self.doc, zone, rgb))
+
+    def sample_colour(self, x: float, y: float, radius: int = 3) -> tuple[int, int, int]:
+        """Eyedropper: the median colour of a small square of the photo around (x, y)."""
+        h, w = self.rgb.shape[:2]
+        xi, yi = int(round(x)), int(round(y))
+        if not (0 <= xi < w and 0 <= yi < h):
+            raise EditError("the eyedropper point is outside the photo")
+        patch = self.rgb[max(0, yi - radius):yi + radius + 1, max(0, xi - radius):xi + radius + 1]
+        med = np.median(patch.reshape(-1, 3), axis=0)
+        return tuple(int(v) for v in med)
+
+    def _with_kmeans(self, doc: ResultDocument, zone: str) -> ResultDocument:
+        from ml.stages import swatch as swatch_stage
+        it = doc.item(zone)
+        if it is None:
+            raise EditError(f"there is no {zone} item")
+        if doc.kind == "person":
+            region = swatch_stage.garment_region(self.rgb, self.mask, it.box, keypoints_of(doc), zone=zone)
+        else:
+            region = self.mask > 127
+        sw = swatch_stage.dominant_colour(self.rgb, region, box=it.box)
+        if sw is None:
+            raise EditError(f"no colour could be measured in the {zone} zone")
+        new = clone(doc)
+        new.item(zone).swatch = Swatch(rgb=[int(v) for v in sw.rgb], hex=sw.hex, family=sw.family,
+                                       file=f"{zone}_swatch.png")
+        return new
+
+    def rerun_kmeans(self, zone: str) -> Swatch:
+        self._commit(self._with_kmeans(self.doc, zone))
+        return self.doc.item(zone).swatch
+
+    def paint_mask(self, points, radius: float, add: bool) -> None:
+        new_mask = paint_mask(self.mask, points, radius, add)
+        new = clone(self.doc)
+        if new.model_mask is None:
+            new.model_mask = MODEL_MASK_NAME
+        self._write_mask(new_mask)
+        self._commit(new, force_zones={"product"})
+
+    def reset_mask(self) -> None:
+        """Back to the model's own mask."""
+        if self.doc.model_mask is None:
+            return
+        src = self.folder / self.doc.model_mask
+        model = read_mask(src)
+        from .processing import encode_image
+        encode_image(self.folder / self.doc.mask, model)
+        self._mask = model
+        new = clone(self.doc)
+        self._commit(new, force_zones={"product"})
+
+    def set_review(self, status: str, note: str | None = None) -> None:
+        self._commit(set_review(self.doc, status, note))

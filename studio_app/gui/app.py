@@ -1,0 +1,96 @@
+"""``studio-catalog gui`` / ``studio-catalog-gui``: start the desktop app.
+
+    studio-catalog-gui [PHOTO ...] [--hot-folder DIR] [--out DIR] [--device auto|cpu|cuda]
+
+Settings (hot folder, output folder, preset) are remembered with QSettings in the user's
+configuration folder. The Qt event loop is driven by qasync so that non-inference async work
+(export I/O) can be awaited; inference runs on the worker thread."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QDialog
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="studio-catalog-gui", description="Studio Catalog desktop app")
+    p.add_argument("photos", nargs="*", help="photos or folders to open at start")
+    p.add_argument("--hot-folder", default=None, help="watch this folder for new photos")
+    p.add_argument("--out", default=None, help="results folder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the models run")
+    p.add_argument("--first-run", action="store_true", help="show the first-run dialog again")
+    return p
+
+
+def make_app(argv: list[str]) -> QApplication:
+    app = QApplication.instance() or QApplication(["studio-catalog"] + argv)
+    app.setOrganizationName("StudioCatalog")
+    app.setApplicationName("Studio Catalog")
+    from studio_app import __version__
+    app.setApplicationVersion(__version__)
+    try:
+        from studio_app.core.paths import icon_path
+        if icon_path().exists():
+            app.setWindowIcon(QIcon(str(icon_path())))
+    except Exception:
+        pass
+    from . import theme
+    theme.apply(app)
+    return app
+
+
+def processor_factory(device: str):
+    def make():
+        from ml.device import configure_cpu_threads
+        from studio_app.core.processing import Processor
+        configure_cpu_threads(max(1, (__import__("os").cpu_count() or 2) - 1))  # leave a core for the UI
+        return Processor(device=device)
+    return make
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    app = make_app(argv)
+    settings = QSettings()
+    out = args.out or settings.value("out_root", "", str)
+    hot = args.hot_folder if args.hot_folder is not None else settings.value("hot_folder", "", str)
+    if args.first_run or not out:
+        from .first_run import FirstRunDialog
+        dlg = FirstRunDialog(hot=hot or "", out=out or str(Path.home() / "StudioCatalog"),
+                             preset=settings.value("preset", "", str))
+        if dlg.exec() != QDialog.Accepted:
+            return 1
+        hot, out, preset = dlg.values()
+        settings.setValue("hot_folder", hot)
+        settings.setValue("out_root", out)
+        settings.setValue("preset", preset)
+    settings.setValue("out_root", out)
+    from .main_window import MainWindow
+    win = MainWindow(out, processor_factory=processor_factory(args.device), hot_folder=hot or None,
+                     settings=settings)
+    win.show()
+    if args.photos:
+        win.add_paths(args.photos)
+    try:
+        import qasync
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        done = asyncio.Event()
+        app.aboutToQuit.connect(done.set)
+        with loop:
+            loop.run_until_complete(done.wait())
+        return 0
+    except ImportError:
+        return int(app.exec())
+    finally:
+        win.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,863 @@
+"""The main window: queue (filmstrip) | photo with editable overlays (canvas) | inspector.
+
+Photos come from File > Open, drag-and-drop onto the window, or the hot folder. They are
+queued in the session (``<out>/session.json``) and processed on the worker thread; results
+appear as they finish. Every edit is an undoable command saved to the result document at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+                               QComboBox, QTextBrowser, QVBoxLayout, QWidget, QToolButton)
+
+from studio_app.core.edits import EditError
+from studio_app.core.hotfolder import HotFolder, is_ignored
+from studio_app.core.result import DocumentError, load
+from studio_app.core.session import Session, STATUS_LABELS
+from . import theme
+from .canvas import Canvas
+from .filmstrip import Filmstrip
+from .inspector import Inspector
+from .undo import UndoStacks
+from .worker import Job, ProcessingWorker, WorkerThread
+
+SHORTCUTS = [
+    ("Next photo", "Right / J"),
+    ("Previous photo", "Left / K"),
+    ("Approve (and go to the next photo)", "A"),
+    ("Reject (and go to the next photo)", "R"),
+    ("Zoom in / out", "+ / -"),
+    ("Fit to window", "0"),
+    ("Actual size (1:1)", "1"),
+    ("Pan", "Space + drag, or middle-button drag"),
+    ("Move / edit boxes and keypoints", "V"),
+    ("Mask brush: add / erase", "B / E"),
+    ("Brush smaller / larger", "[ / ]"),
+    ("Eyedropper (swatch colour)", "I"),
+    ("Show / hide the mask", "M"),
+    ("Undo / Redo", "Ctrl+Z / Ctrl+Shift+Z"),
+    ("Open photos / folder", "Ctrl+O / Ctrl+Shift+O"),
+    ("Pause / resume the hot folder", "Ctrl+P"),
+    ("Export approved results", "Ctrl+E"),
+    ("Cancel the batch", "Esc"),
+]
+
+
+def _photos_in(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not is_ignored(q)))
+        elif p.is_file() and not is_ignored(p):
+            out.append(p)
+    return out
+
+
+class MainWindow(QMainWindow):
+    # bridges from the hot folder's thread (queued into the GUI thread)
+    hotReady = Signal(str, str)          # photo, raw partner ("" if none)
+    hotPaired = Signal(str, str)         # jpeg, raw
+    entryChanged = Signal(str)           # photo (tests and the bench listen)
+    overlaysShown = Signal(str)          # photo whose result overlays are on screen
+
+    def __init__(self, out_root: str | Path, *, processor=None, processor_factory=None,
+                 hot_folder: str | Path | None = None, settings: QSettings | None = None,
+                 queue_size: int = 4, hot_stable_seconds: float = 1.0, hot_pair_window: float = 3.0,
+                 preset: str | None = None):
+        super().__init__()
+        self.setWindowTitle("Studio Catalog")
+        self.resize(1400, 880)
+        self.settings = settings or QSettings()
+        self.out_root = Path(out_root)
+        self.out_root.mkdir(parents=True, exist_ok=True)
+        self.session = Session.open(self.out_root)
+        self.hot: HotFolder | None = None
+        self.hot_stable_seconds = hot_stable_seconds
+        self.hot_pair_window = hot_pair_window
+        self._pending: collections.deque[str] = collections.deque()
+        self._batch_total = 0
+        self._batch_done = 0
+        self._current_frac = 0.0
+        self._auto_shown: str | None = None
+        self._follow = True
+        self.device_text = "loading models…"
+        self.arrival_times: dict[str, float] = {}     # photo -> monotonic time it was queued
+        self.shown_times: dict[str, float] = {}       # photo -> when its overlays were on screen
+        self.preset_name = preset or self.settings.value("preset", "", str) or None
+
+        self.undo = UndoStacks(self)
+        self._build_ui()
+        self._build_actions()
+
+        # processing worker
+        if processor is None and processor_factory is None:
+            raise ValueError("MainWindow needs a processor or a processor factory")
+        self.worker = ProcessingWorker(processor, processor_factory, maxsize=queue_size)
+        self.worker.ready.connect(self._worker_ready)
+        self.worker.load_failed.connect(self._worker_load_failed)
+        self.worker.started.connect(self._job_started)
+        self.worker.progress.connect(self._job_progress)
+        self.worker.finished.connect(self._job_finished)
+        self.worker.failed.connect(self._job_failed)
+        self.worker.cancelled.connect(self._job_cancelled)
+        self.worker_thread = WorkerThread(self.worker, self)
+        self.worker_thread.start()
+
+        self.hotReady.connect(self._hot_ready)
+        self.hotPaired.connect(self._hot_paired)
+
+        for e in self.session:
+            self.filmstrip.upsert(e)
+        for e in self.session.queued():
+            self._enqueue(e.photo)
+        if self.session.load_error:
+            self.statusBar().showMessage(self.session.load_error, 10000)
+        self._apply_preset_aspect()
+        if hot_folder:
+            self.set_hot_folder(hot_folder)
+        self._update_status()
+
+    # ---- UI ---------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.filmstrip = Filmstrip()
+        self.canvas = Canvas()
+        self.inspector = Inspector()
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.filmstrip)
+        split.addWidget(self.canvas)
+        split.addWidget(self.inspector)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(2, 0)
+        split.setSizes([280, 840, 300])
+        split.setChildrenCollapsible(False)
+        self.setCentralWidget(split)
+        self.setAcceptDrops(True)
+
+        self.filmstrip.currentItemChanged.connect(lambda cur, prev: self._show_current())
+        q = Qt.QueuedConnection   # overlays are rebuilt after an edit: never inside the item's own event
+        self.canvas.filesDropped.connect(self.add_paths)
+        self.canvas.keypointMoved.connect(self._kp_moved, q)
+        self.canvas.boxChanged.connect(self._box_changed, q)
+        self.canvas.maskStroke.connect(self._mask_stroke, q)
+        self.canvas.colourPicked.connect(self._colour_picked, q)
+        self.canvas.zoneSelected.connect(self.inspector.select_zone)
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.canvas.shown.connect(self._canvas_shown)
+        self.inspector.zoneSelected.connect(self.canvas.select_zone)
+        self.inspector.flipKind.connect(self.flip_kind)
+        self.inspector.eyedropper.connect(lambda on: self.set_tool("eyedropper" if on else "select"))
+        self.inspector.rerunKmeans.connect(self._rerun_kmeans)
+        self.inspector.lockToggled.connect(self._lock_toggled)
+        self.inspector.deleteZone.connect(self._delete_zone)
+        self.inspector.addZone.connect(self._add_zone)
+        self.inspector.approve.connect(lambda: self.review("approved"))
+        self.inspector.reject.connect(lambda: self.review("rejected"))
+        self.inspector.resetMask.connect(self._reset_mask)
+
+        sb = self.statusBar()
+        self.counts_label = QLabel("")
+        self.watch_label = QLabel("")
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("muted")
+        self.zoom_label = QLabel("")
+        self.zoom_label.setObjectName("muted")
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(220)
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop processing: the photo being processed and the queued ones (Esc)")
+        self.cancel_btn.clicked.connect(lambda: self.cancel_batch())
+        self.cancel_btn.setEnabled(False)
+        sb.addWidget(self.counts_label, 1)
+        sb.addPermanentWidget(self.watch_label)
+        sb.addPermanentWidget(self.zoom_label)
+        sb.addPermanentWidget(self.device_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_btn)
+
+    def _act(self, menu, text: str, slot, shortcuts=(), checkable=False, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcuts:
+            a.setShortcuts([QKeySequence(s) for s in shortcuts])
+        a.setCheckable(checkable)
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        if checkable:
+            a.toggled.connect(slot)
+        else:
+            a.triggered.connect(lambda checked=False: slot())
+        menu.addAction(a)
+        self.addAction(a)        # shortcuts work wherever the focus is
+        return a
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        self.a_open = self._act(m, "Open photos…", self.open_photos_dialog, ["Ctrl+O"])
+        self.a_open_dir = self._act(m, "Open folder…", self.open_folder_dialog, ["Ctrl+Shift+O"])
+        m.addSeparator()
+        self.a_hot = self._act(m, "Choose hot folder…", self.choose_hot_folder_dialog)
+        self.a_pause = self._act(m, "Pause watching", self.set_paused, ["Ctrl+P"], checkable=True,
+                                 tip="Pause / resume the hot folder")
+        self.a_out = self._act(m, "Choose output folder…", self.choose_out_dialog)
+        m.addSeparator()
+        self.a_requeue = self._act(m, "Process cancelled photos again", self.requeue_cancelled)
+        self.a_export = self._act(m, "Export…", self.export_dialog, ["Ctrl+E"])
+        m.addSeparator()
+        self._act(m, "Quit", self.close, ["Ctrl+Q"])
+
+        m = mb.addMenu("&Edit")
+        self.a_undo = self.undo.group.createUndoAction(self, "Undo")
+        self.a_undo.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.a_redo = self.undo.group.createRedoAction(self, "Redo")
+        self.a_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for a in (self.a_undo, self.a_redo):
+            m.addAction(a)
+            self.addAction(a)
+        m.addSeparator()
+        tools = QActionGroup(self)
+        self.a_select = self._act(m, "Move / edit", lambda on: on and self.set_tool("select"), ["V"], True)
+        self.a_brush_add = self._act(m, "Mask brush: add", lambda on: on and self.set_tool("brush_add"), ["B"], True)
+        self.a_brush_erase = self._act(m, "Mask brush: erase", lambda on: on and self.set_tool("brush_erase"), ["E"], True)
+        self.a_pick = self._act(m, "Eyedropper", lambda on: on and self.set_tool("eyedropper"), ["I"], True)
+        for a in (self.a_select, self.a_brush_add, self.a_brush_erase, self.a_pick):
+            tools.addAction(a)
+        self.a_select.setChecked(True)
+        self._act(m, "Brush smaller", lambda: self.brush_size(1 / 1.25), ["["])
+        self._act(m, "Brush larger", lambda: self.brush_size(1.25), ["]"])
+
+        m = mb.addMenu("&View")
+        self._act(m, "Zoom in", self.canvas.zoom_in, ["+", "=", "Ctrl++"])
+        self._act(m, "Zoom out", self.canvas.zoom_out, ["-", "Ctrl+-"])
+        self._act(m, "Fit", self.canvas.fit, ["0"])
+        self._act(m, "Actual size (1:1)", self.canvas.actual_size, ["1"])
+        m.addSeparator()
+        self.a_mask = self._act(m, "Show mask", self.canvas.set_mask_visible, ["M"], checkable=True)
+        self.a_mask.setChecked(True)
+        m.addSeparator()
+        self._act(m, "Next photo", self.next_photo, ["Right", "J"])
+        self._act(m, "Previous photo", self.previous_photo, ["Left", "K"])
+
+        m = mb.addMenu("&Review")
+        self.a_approve = self._act(m, "Approve", lambda: self.review("approved"), ["A"])
+        self.a_reject = self._act(m, "Reject", lambda: self.review("rejected"), ["R"])
+        self.a_flip = self._act(m, "Treat as the other kind", self.flip_kind)
+        self.a_cancel = self._act(m, "Cancel the batch", self.cancel_batch, ["Esc"])
+
+        m = mb.addMenu("&Help")
+        self._act(m, "Keyboard shortcuts", self.show_shortcuts, ["F1"])
+        self._act(m, "About Studio Catalog", self.show_about)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        for a in (self.a_open, self.a_hot, self.a_pause):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.a_select, self.a_brush_add, self.a_brush_erase, self.a_pick):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.a_undo)
+        tb.addAction(self.a_redo)
+        tb.addSeparator()
+        tb.addAction(self.a_approve)
+        tb.addAction(self.a_reject)
+        tb.addSeparator()
+        tb.addAction(self.a_export)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setToolTip("Marketplace preset: crop boxes keep its aspect ratio when resized")
+        self.preset_combo.addItem("No preset (free aspect)", "")
+        for name, title in list_preset_names():
+            self.preset_combo.addItem(title or name, name)
+        if self.preset_name:
+            i = self.preset_combo.findData(self.preset_name)
+            if i >= 0:
+                self.preset_combo.setCurrentIndex(i)
+        self.preset_combo.currentIndexChanged.connect(self._preset_changed)
+        tb.addWidget(QLabel("  Preset "))
+        tb.addWidget(self.preset_combo)
+
+    # ---- adding photos -------------------------------------------------------------------------
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    @Slot(list)
+    def add_paths(self, paths: list) -> int:
+        """Queue photos (files, or folders searched recursively). Returns how many were queued."""
+        n = 0
+        photos = _photos_in([str(p) for p in paths])
+        # RAW+JPEG of one shot dropped together: the JPEG is processed, the RAW is its reference
+        from studio_app.core.hotfolder import JPEG_EXTS, is_raw
+        jpeg_keys = {(p.parent, p.stem) for p in photos if p.suffix.lower() in JPEG_EXTS}
+        raws = {(p.parent, p.stem): p for p in photos if is_raw(p)}
+        for p in photos:
+            if is_raw(p) and (p.parent, p.stem) in jpeg_keys:
+                continue
+            pair = raws.get((p.parent, p.stem)) if p.suffix.lower() in JPEG_EXTS else None
+            n += self.add_photo(str(p), str(pair) if pair else None)
+        if not photos:
+            self.statusBar().showMessage("no photos found in what was dropped", 5000)
+        return n
+
+    def add_photo(self, photo: str, pair: str | None = None, force_kind: str | None = None) -> bool:
+        e = self.session.add(photo, pair=pair, force_kind=force_kind)
+        if e is None:
+            return False
+        self.filmstrip.upsert(e)
+        if e.status == "queued":
+            self.arrival_times.setdefault(e.photo, time.monotonic())
+            self._enqueue(e.photo)
+        elif self.filmstrip.currentItem() is None:
+            self.filmstrip.setCurrentItem(self.filmstrip.item_for(e.photo))
+        self._update_status()
+        return True
+
+    def _enqueue(self, photo: str) -> None:
+        if self._batch_done >= self._batch_total:
+            self._batch_total = self._batch_done = 0
+        self._batch_total += 1
+        self._pending.append(photo)
+        self._feed()
+
+    def _feed(self) -> None:
+        while self._pending and self.worker.free_slots > 0:
+            photo = self._pending[0]
+            e = self.session.get(photo)
+            if e is None or e.status != "queued":
+                self._pending.popleft()
+                continue
+            if not self.worker.submit(Job(photo, str(self.out_root), e.force_kind)):
+                break
+            self._pending.popleft()
+        self.cancel_btn.setEnabled(self._batch_done < self._batch_total)
+
+    # ---- hot folder ----------------------------------------------------------------------------
+    def set_hot_folder(self, folder: str | Path | None) -> None:
+        if self.hot is not None:
+            self.hot.stop()
+            self.hot = None
+        if folder:
+            folder = Path(folder)
+            if not folder.is_dir():
+                self.statusBar().showMessage(f"the hot folder {folder} does not exist", 8000)
+            else:
+                self.hot = HotFolder(folder, lambda p, r: self.hotReady.emit(str(p), str(r) if r else ""),
+                                     on_paired=lambda j, r: self.hotPaired.emit(str(j), str(r)),
+                                     stable_seconds=self.hot_stable_seconds, pair_window=self.hot_pair_window)
+                if self.a_pause.isChecked():
+                    self.hot.pause()
+                self.hot.start()
+                self.settings.setValue("hot_folder", str(folder))
+        self._update_status()
+
+    def set_paused(self, paused: bool) -> None:
+        if self.hot is not None:
+            if paused:
+                self.hot.pause()
+            else:
+                self.hot.resume()
+        self.a_pause.setText("Resume watching" if paused else "Pause watching")
+        self._update_status()
+
+    @Slot(str, str)
+    def _hot_ready(self, photo: str, raw: str) -> None:
+        self.arrival_times.setdefault(str(Path(photo).resolve()), time.monotonic())
+        self.add_photo(photo, raw or None)
+
+    @Slot(str, str)
+    def _hot_paired(self, jpeg: str, raw: str) -> None:
+        self.session.set_pair(jpeg, raw)
+        e = self.session.get(jpeg)
+        if e is not None:
+            self.filmstrip.upsert(e)
+
+    # ---- worker signals --------------------------------------------------------------------------
+    @Slot(str)
+    def _worker_ready(self, text: str) -> None:
+        self.device_text = text
+        self.device_label.setText(text)
+
+    @Slot(str)
+    def _worker_load_failed(self, message: str) -> None:
+        self.device_text = "models not loaded"
+        self.device_label.setText("models not loaded")
+        QTimer.singleShot(0, lambda: QMessageBox.critical(self, "Studio Catalog", message))
+
+    @Slot(str)
+    def _job_started(self, photo: str) -> None:
+        e = self.session.mark_processing(photo, "load", 0.0)
+        if e is not None:
+            self.filmstrip.upsert(e)
+        self._current_frac = 0.0
+        self._update_progress()
+
+    @Slot(str, str, float)
+    def _job_progress(self, photo: str, stage: str, frac: float) -> None:
+        e = self.session.get(photo)
+        if e is not None and e.status == "processing":
+            e.stage, e.progress = stage, frac
+            self.filmstrip.upsert(e)
+        self._current_frac = frac
+        self._update_progress()
+
+    def _job_end(self, photo: str) -> None:
+        self._batch_done = min(self._batch_total, self._batch_done + 1)
+        self._current_frac = 0.0
+        e = self.session.get(photo)
+        if e is not None:
+            self.filmstrip.upsert(e)
+        self._feed()
+        self._update_progress()
+        self._update_status()
+        self.entryChanged.emit(photo)
+
+    @Slot(str, str)
+    def _job_finished(self, photo: str, folder: str) -> None:
+        self.undo.forget(str(Path(folder).resolve()))
+        self.session.mark_done(photo, folder)
+        self._job_end(photo)
+        cur = self.filmstrip.current_photo()
+        if cur == photo:
+            self._show_current()
+        elif self._follow and (cur is None or cur == self._auto_shown):
+            self._auto_shown = photo
+            self.filmstrip.setCurrentItem(self.filmstrip.item_for(photo))
+
+    @Slot(str, str)
+    def _job_failed(self, photo: str, message: str) -> None:
+        self.session.mark_failed(photo, message)
+        self._job_end(photo)
+        if self.filmstrip.current_photo() == photo:
+            self._show_current()
+
+    @Slot(str)
+    def _job_cancelled(self, photo: str) -> None:
+        self.session.mark_cancelled([photo])
+        self._job_end(photo)
+
+    def cancel_batch(self) -> None:
+        if self._batch_done >= self._batch_total and not self._pending:
+            return
+        self.worker.cancel()
+        self._pending.clear()
+        cancelled = self.session.mark_cancelled()
+        for e in cancelled:
+            self.filmstrip.upsert(e)
+        self._batch_total = self._batch_done = 0
+        self._update_progress()
+        self._update_status()
+        self.statusBar().showMessage(f"cancelled: {len(cancelled)} photo(s) not processed "
+                                     "(File › Process cancelled photos again)", 8000)
+
+    def requeue_cancelled(self) -> None:
+        for e in self.session.requeue_cancelled():
+            self.filmstrip.upsert(e)
+            self._enqueue(e.photo)
+        self._update_status()
+
+    def _update_progress(self) -> None:
+        if self._batch_total <= 0:
+            self.progress.setValue(0)
+            self.progress.setFormat("")
+            self.cancel_btn.setEnabled(False)
+            return
+        v = (self._batch_done + self._current_frac) / self._batch_total
+        self.progress.setValue(int(v * 1000))
+        self.progress.setFormat(f"{self._batch_done}/{self._batch_total}")
+        self.cancel_btn.setEnabled(self._batch_done < self._batch_total)
+
+    def _update_status(self) -> None:
+        c = self.session.counts()
+        parts = [f"{len(self.session)} photos"]
+        for k in ("queued", "processing", "needs_review", "ready", "approved", "rejected", "exported", "error",
+                  "cancelled"):
+            if c[k]:
+                parts.append(f"<span style='color:{theme.STATUS_COLOURS[k]}'>{c[k]} {STATUS_LABELS[k].lower()}</span>")
+        self.counts_label.setText(" · ".join(parts))
+        if self.hot is None:
+            self.watch_label.setText("no hot folder")
+        else:
+            state = "paused" if self.hot.paused else "watching"
+            col = theme.STATUS_COLOURS["needs_review"] if self.hot.paused else theme.STATUS_COLOURS["approved"]
+            self.watch_label.setText(f"<span style='color:{col}'>● {state}</span> {self.hot.folder.name}")
+
+    # ---- showing the current photo ----------------------------------------------------------------
+    def current_entry(self):
+        p = self.filmstrip.current_photo()
+        return None if p is None else self.session.get(p)
+
+    def current_folder(self) -> str | None:
+        e = self.current_entry()
+        return str(Path(e.folder).resolve()) if e is not None and e.folder else None
+
+    def _show_current(self) -> None:
+        e = self.current_entry()
+        if e is None:
+            self.canvas.show_photo(None)
+            self.inspector.set_document(None)
+            self.undo.activate(None)
+            return
+        if self._auto_shown is not None and e.photo != self._auto_shown:
+            self._auto_shown = None
+        doc = None
+        folder = self.current_folder()
+        if folder and e.status not in ("queued", "processing"):
+            try:
+                doc = self.undo.editor(folder).doc if folder in self.undo.editors else load(folder)
+            except DocumentError as exc:
+                self.statusBar().showMessage(str(exc), 8000)
+                doc = None
+        self.canvas.show_photo(e.photo, doc, folder if doc else None)
+        self.inspector.set_document(doc, e)
+        self.undo.activate(folder if doc else None)
+
+    @Slot(str)
+    def _canvas_shown(self, photo: str) -> None:
+        if self.canvas.doc is not None:
+            self.shown_times.setdefault(photo, time.monotonic())
+            self.overlaysShown.emit(photo)
+
+    def select_row(self, row: int) -> None:
+        if 0 <= row < self.filmstrip.count():
+            self.filmstrip.setCurrentRow(row)
+
+    def next_photo(self) -> None:
+        self.select_row(self.filmstrip.currentRow() + 1)
+
+    def previous_photo(self) -> None:
+        self.select_row(max(0, self.filmstrip.currentRow() - 1))
+
+    # ---- edits -------------------------------------------------------------------------------------
+    def _edit(self, text: str, apply, with_mask: bool = False) -> bool:
+        folder = self.current_folder()
+        if folder is None or self.canvas.doc is None:
+            return False
+        try:
+            self.undo.push(folder, text, apply, on_change=self._doc_changed, with_mask=with_mask)
+        except (EditError, DocumentError, OSError, ValueError) as exc:
+            self.statusBar().showMessage(f"{text}: {exc}", 8000)
+            self._show_current()
+            return False
+        except ImportError as exc:
+            self.statusBar().showMessage(f"{text}: not available yet ({exc})", 8000)
+            self._show_current()
+            return False
+        return True
+
+    def _doc_changed(self, editor) -> None:
+        e = self.session.refresh(self.filmstrip.current_photo()) if self.current_folder() == str(editor.folder.resolve()) else None
+        # the edit may belong to a photo that is not on screen (undo of another stack is not possible,
+        # but keep it safe): find the entry by folder
+        if e is None:
+            for ent in self.session:
+                if ent.folder and Path(ent.folder).resolve() == editor.folder.resolve():
+                    e = self.session.refresh(ent.photo)
+                    break
+        if e is not None:
+            self.filmstrip.upsert(e)
+        if self.current_folder() == str(editor.folder.resolve()):
+            self.canvas.set_document(editor.doc, str(editor.folder), mask=editor._mask)
+            self.inspector.set_document(editor.doc, e, zone=self.inspector.zone)
+        self._update_status()
+
+    @Slot(str, float, float)
+    def _kp_moved(self, name: str, x: float, y: float) -> None:
+        self._edit(f"Move {name.replace('_', ' ')}", lambda ed: ed.move_keypoint(name, x, y))
+
+    @Slot(str, list)
+    def _box_changed(self, zone: str, box: list) -> None:
+        self._edit(f"Set the {zone} box", lambda ed: ed.set_box(zone, box))
+
+    @Slot(list, float, bool)
+    def _mask_stroke(self, points: list, radius: float, add: bool) -> None:
+        self._edit("Brush the mask" if add else "Erase from the mask",
+                   lambda ed: ed.paint_mask(points, radius, add), with_mask=True)
+
+    @Slot(float, float)
+    def _colour_picked(self, x: float, y: float) -> None:
+        zone = self.inspector.zone
+        if not zone:
+            self.statusBar().showMessage("choose an item first (the swatch belongs to an item)", 5000)
+            return
+
+        def apply(ed):
+            ed.set_swatch(zone, ed.sample_colour(x, y))
+        self._edit(f"Pick the {zone} colour", apply)
+        self.inspector.pick.setChecked(False)
+
+    def _rerun_kmeans(self, zone: str) -> None:
+        self._edit(f"Re-measure the {zone} colour", lambda ed: ed.rerun_kmeans(zone))
+
+    def _lock_toggled(self, zone: str, locked: bool) -> None:
+        self._edit(f"{'Lock' if locked else 'Unlock'} the {zone} box", lambda ed: ed.set_locked(zone, locked))
+
+    def _delete_zone(self, zone: str) -> None:
+        self._edit(f"Delete the {zone} zone", lambda ed: ed.delete_zone(zone))
+
+    def _add_zone(self, zone: str) -> None:
+        self._edit(f"Add the {zone} zone", lambda ed: ed.add_zone(zone))
+        self.inspector.select_zone(zone)
+
+    def _reset_mask(self) -> None:
+        self._edit("Reset the mask", lambda ed: ed.reset_mask(), with_mask=True)
+
+    def review(self, status: str) -> None:
+        """Approve / reject the photo on screen and go to the next one."""
+        e = self.current_entry()
+        if e is None or self.current_folder() is None or e.status in ("queued", "processing", "error"):
+            return
+        if self._edit("Approve" if status == "approved" else "Reject", lambda ed: ed.set_review(status)):
+            self.next_photo()
+
+    def flip_kind(self) -> None:
+        e = self.current_entry()
+        if e is None or e.status in ("queued", "processing"):
+            return
+        doc = self.canvas.doc
+        other = "person" if (doc is not None and doc.kind == "product") else "product"
+        if doc is None and e.kind:
+            other = "person" if e.kind == "product" else "product"
+        ent = self.session.add(e.photo, force_kind=other, requeue=True)
+        if ent is not None:
+            self.filmstrip.upsert(ent)
+            self._enqueue(ent.photo)
+            self._show_current()
+        self._update_status()
+
+    def set_tool(self, mode: str) -> None:
+        self.canvas.set_mode(mode)
+        {"select": self.a_select, "brush_add": self.a_brush_add, "brush_erase": self.a_brush_erase,
+         "eyedropper": self.a_pick}[mode].setChecked(True)
+        if mode in ("brush_add", "brush_erase") and not self.a_mask.isChecked():
+            self.a_mask.setChecked(True)
+        self.inspector.pick.blockSignals(True)
+        self.inspector.pick.setChecked(mode == "eyedropper")
+        self.inspector.pick.blockSignals(False)
+
+    def brush_size(self, factor: float) -> None:
+        self.canvas.set_brush_radius(self.canvas.brush_radius * factor)
+        self.statusBar().showMessage(f"brush radius {self.canvas.brush_radius:.0f} px", 2000)
+
+    # ---- presets, folders, export -----------------------------------------------------------------
+    def _preset_changed(self, _i: int) -> None:
+        self.preset_name = self.preset_combo.currentData() or None
+        self.settings.setValue("preset", self.preset_name or "")
+        self._apply_preset_aspect()
+
+    def _apply_preset_aspect(self) -> None:
+        aspect = None
+        if self.preset_name:
+            try:
+                from studio_app.core.export.presets import load as load_preset
+                aspect = load_preset(self.preset_name).aspect
+            except Exception as exc:
+                self.statusBar().showMessage(f"preset {self.preset_name}: {exc}", 8000)
+        self.canvas.set_aspect(aspect)
+
+    def open_photos_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", str(self.settings.value("last_dir", "")),
+                                                "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.cr2 *.cr3 "
+                                                "*.nef *.arw *.dng *.raf *.orf *.rw2);;All files (*)")
+        if files:
+            self.settings.setValue("last_dir", str(Path(files[0]).parent))
+            self.add_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Open a folder of photos", str(self.settings.value("last_dir", "")))
+        if d:
+            self.settings.setValue("last_dir", d)
+            self.add_paths([d])
+
+    def choose_hot_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose the hot folder", str(self.settings.value("hot_folder", "")))
+        if d:
+            self.set_hot_folder(d)
+
+    def choose_out_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose the output folder", str(self.out_root))
+        if d:
+            self.settings.setValue("out_root", d)
+            QMessageBox.information(self, "Studio Catalog",
+                                    f"Results will go to {d} from the next start of the app.")
+
+    def export_dialog(self) -> None:
+        dlg = ExportDialog(self, self.preset_name, str(self.settings.value("export_dir", "")))
+        if dlg.exec() != QDialog.Accepted:
+            return
+        preset, out_dir, all_ = dlg.values()
+        self.settings.setValue("export_dir", out_dir)
+        folders = [e.folder for e in self.session if e.folder and e.status in
+                   (("approved", "exported", "ready", "needs_review") if all_ else ("approved", "exported"))]
+        if not folders:
+            self.statusBar().showMessage("nothing to export: approve some photos first", 6000)
+            return
+        self._start_export(folders, preset, out_dir, not all_)
+
+    def _start_export(self, folders, preset, out_dir, only_approved) -> None:
+        """Export I/O runs off the GUI thread (qasync executor when the loop runs, else a thread)."""
+        def job():
+            from studio_app.core.export import export
+            return export(folders, preset, out_dir, only_approved=only_approved)
+
+        def done(report=None, error=None):
+            if error is not None:
+                QMessageBox.warning(self, "Export", f"Export failed: {error}")
+                return
+            for e in self.session:
+                if e.folder in folders:
+                    self.session.refresh(e.photo)
+                    self.filmstrip.upsert(e)
+            self._update_status()
+            msg = (f"exported {report.documents_exported} of {report.documents_total} results "
+                   f"({len(report.written)} files written) to {out_dir}")
+            if not report.ok:
+                msg += "\n\n" + "\n".join(report.failure_lines()[:20])
+                QMessageBox.warning(self, "Export", msg)
+            else:
+                self.statusBar().showMessage(msg, 10000)
+
+        self.statusBar().showMessage("exporting…")
+        try:
+            loop = asyncio.get_event_loop()
+            running = loop.is_running()
+        except RuntimeError:
+            running = False
+        if running:
+            async def run():
+                try:
+                    rep = await loop.run_in_executor(None, job)
+                except Exception as exc:
+                    done(error=exc)
+                    return
+                done(rep)
+            asyncio.ensure_future(run())
+        else:
+            import threading
+
+            class _Bridge(QWidget):
+                finished = Signal(object, object)
+            bridge = _Bridge(self)
+            bridge.finished.connect(lambda r, e: (done(r, e), bridge.deleteLater()))
+
+            def worker():
+                try:
+                    bridge.finished.emit(job(), None)
+                except Exception as exc:
+                    bridge.finished.emit(None, exc)
+            threading.Thread(target=worker, daemon=True).start()
+
+    # ---- help ----------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td style='padding:2px 16px 2px 0'>{a}</td><td><b>{k}</b></td></tr>" for a, k in SHORTCUTS)
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setText(f"<table>{rows}</table>")
+        box.open()
+
+    def about_text(self) -> str:
+        from studio_app import __version__
+        lines = [f"<b>Studio Catalog {__version__}</b>",
+                 "Catalog-ready e-commerce images from studio photos "
+                 "(after Sorokina &amp; Ablameyko).",
+                 f"Models run on: {self.device_text}", "", "<b>Models</b>"]
+        try:
+            from ml.weights import status
+            for r in status():
+                ok = "ok" if r.get("verified") else ("missing" if not r.get("present") else "hash mismatch")
+                lines.append(f"{r['id']}: {r.get('licence', '?')} — {r.get('source', '')} ({ok})")
+        except Exception as exc:
+            lines.append(f"model list unavailable: {exc}")
+        return "<br>".join(lines)
+
+    def show_about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Studio Catalog")
+        box.setText(self.about_text())
+        box.open()
+
+    # ---- shutdown ------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        if self.hot is not None:
+            self.hot.stop()
+            self.hot = None
+        self.worker_thread.shutdown()
+        try:
+            self.session.save()
+        except OSError:
+            pass
+
+    def closeEvent(self, event):
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def list_preset_names() -> list[tuple[str, str]]:
+    try:
+        from studio_app.core.export.presets import list_presets
+        return [(n, t) for n, t, _p, err in list_presets() if err is None]
+    except Exception:
+        from studio_app.core.paths import presets_dir
+        d = presets_dir()
+        return [(p.stem, p.stem) for p in sorted(d.glob("*.json"))] if d.is_dir() else []
+
+
+class ExportDialog(QDialog):
+    def __init__(self, parent, preset: str | None, out_dir: str):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        lay = QFormLayout(self)
+        self.preset = QComboBox()
+        for name, title in list_preset_names():
+            self.preset.addItem(title or name, name)
+        if preset and self.preset.findData(preset) >= 0:
+            self.preset.setCurrentIndex(self.preset.findData(preset))
+        self.out = QLineEdit(out_dir)
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.out, 1)
+        row.addWidget(browse)
+        from PySide6.QtWidgets import QCheckBox
+        self.all = QCheckBox("also results not approved yet (never rejected ones)")
+        lay.addRow("Marketplace preset", self.preset)
+        lay.addRow("Catalog folder", row)
+        lay.addRow("", self.all)
+        bb = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        bb.button(QDialogButtonBox.Ok).setText("Export")
+        bb.accepted.connect(self._accept)
+        bb.rejected.connect(self.reject)
+        lay.addRow(bb)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Catalog folder", self.out.text())
+        if d:
+            self.out.setText(d)
+
+    def _accept(self) -> None:
+        if not self.out.text().strip() or self.preset.count() == 0:
+            QMessageBox.warning(self, "Export", "Choose a preset and a catalog folder.")
+            return
+        self.accept()
+
+    def values(self):
+        return self.preset.currentData(), self.out.text().strip(), self.all.isChecked()

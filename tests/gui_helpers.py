@@ -1,0 +1,81 @@
+"""Helpers for the GUI tests: a fast stand-in processor for pure-widget tests, drag/drop helpers."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from studio_app.core.processing import Outcome, folder_for
+from studio_app.core.result import ResultDocument, Source, save
+
+
+def jpeg_bytes(w: int = 64, h: int = 48, colour=(200, 40, 40)) -> bytes:
+    img = np.full((h, w, 3), colour, np.uint8)
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    return buf.tobytes()
+
+
+class Cancelled(Exception):
+    """Like ml.pipeline.Cancelled (the worker recognises it by name); avoids importing torch here."""
+
+
+class FakeProcessor:
+    """Same ``process`` signature as the real Processor: writes a minimal valid product result.
+    ``delay`` seconds per photo (checked for cancel every 10 ms); records every call."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def process(self, photo, out_root, *, force_kind=None, progress=None, cancel=None, skip_existing=False):
+        photo, out_root = Path(photo), Path(out_root)
+        with self.lock:
+            self.calls.append(photo.name)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.delay:
+            if cancel and cancel():
+                raise Cancelled()
+            if progress:
+                progress("working", (time.monotonic() - t0) / self.delay)
+            time.sleep(0.01)
+        img = cv2.imread(str(photo))
+        if img is None:
+            return Outcome(photo, None, None, error=f"{photo.name}: not a readable photo")
+        h, w = img.shape[:2]
+        folder = folder_for(photo, out_root)
+        folder.mkdir(parents=True, exist_ok=True)
+        mask = np.zeros((h, w), np.uint8)
+        mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
+        cv2.imwrite(str(folder / "mask.png"), mask)
+        doc = ResultDocument(source=Source(str(photo.resolve()), "0" * 64, w, h), kind=force_kind or "product",
+                             kind_confidence=0.9)
+        save(doc, folder, replace_unreadable=True)
+        return Outcome(photo, folder, doc)
+
+
+def drop_files(widget, paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    enter = QDragEnterEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, drop)
+
+
+def drag(viewport, start, end, steps: int = 6, button=Qt.LeftButton) -> None:
+    QTest.mousePress(viewport, button, Qt.NoModifier, start)
+    for i in range(1, steps + 1):
+        p = start + (end - start) * (i / steps)
+        QTest.mouseMove(viewport, p)
+    QTest.mouseRelease(viewport, button, Qt.NoModifier, end)
