@@ -312,12 +312,34 @@ def _apply_icc(im: Image.Image, icc: bytes | None, notes: list[str], warns: list
         notes.append(f"colour profile '{label}' is sRGB: no conversion needed")
         return None
     try:
-        out = ImageCms.applyTransform(im, _transform(icc, im.mode))
+        if im.mode == "RGB":     # in place: a 24 MP photo needs no second full-size buffer
+            ImageCms.applyTransform(im, _transform(icc, im.mode), inPlace=True)
+            out = im
+        else:
+            out = ImageCms.applyTransform(im, _transform(icc, im.mode))
     except Exception as exc:
         warns.append(f"converting with the embedded colour profile '{label}' failed ({exc}); "
                      "colours are assumed to be sRGB")
         return None
     notes.append(f"converted from embedded colour profile '{label}' ({space}) to sRGB")
+    return out
+
+
+def _to_array(im: Image.Image, band_rows: int = 256) -> np.ndarray:
+    """Pillow image (L or RGB) -> new writable numpy array.
+
+    ``np.asarray(im)`` goes through ``im.tobytes()``, which briefly holds the pixels twice
+    (chunks + joined bytes) and gives a read-only array; copying row bands into one
+    preallocated array keeps the peak at image + array (a 24 MP photo: ~170 MB, not ~240).
+    """
+    w, h = im.size
+    if w * h <= 4_000_000:
+        return np.array(im)
+    shape = (h, w) if im.mode == "L" else (h, w, len(im.getbands()))
+    out = np.empty(shape, np.uint8)
+    for y in range(0, h, band_rows):
+        y1 = min(h, y + band_rows)
+        out[y:y1] = np.asarray(im.crop((0, y, w, y1)))
     return out
 
 
@@ -336,7 +358,7 @@ def _scale16(a: np.ndarray) -> np.ndarray:
 # Pillow path
 # ---------------------------------------------------------------------------------------
 def _open_pil(data: bytes, fmt: str) -> Image.Image:
-    formats = ["JPEG", "MPO"] if fmt == "JPEG" else [fmt]
+    formats = [fmt]      # JPEG's factory itself returns an MPO image where there is one
     try:
         return Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError:
@@ -426,19 +448,19 @@ def _pil_to_rgb(im: Image.Image, icc: bytes | None, bits: int, reduce: int,
     if mode == "CMYK":
         conv = _apply_icc(im, icc, notes, warns)
         if conv is not None:
-            out = np.asarray(conv.convert("RGB"))
+            out = _to_array(conv if conv.mode == "RGB" else conv.convert("RGB"))
         else:
             out = _cmyk_naive(im)
             notes.append("CMYK converted to RGB without a colour profile (approximate)")
     elif mode in ("RGB", "L"):
         conv = _apply_icc(im, icc, notes, warns)
         if conv is not None:
-            out = np.asarray(conv.convert("RGB"))
+            out = _to_array(conv if conv.mode == "RGB" else conv.convert("RGB"))
         elif mode == "L":
-            out = np.repeat(np.asarray(im)[..., None], 3, axis=2)
+            out = np.repeat(_to_array(im)[..., None], 3, axis=2)
             notes.append("greyscale expanded to RGB")
         else:
-            out = np.asarray(im)
+            out = _to_array(im)
     elif mode == "LAB":
         lab = ImageCms.createProfile("LAB")
         out = np.asarray(ImageCms.profileToProfile(im, lab, _SRGB, outputMode="RGB"))

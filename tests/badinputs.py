@@ -663,6 +663,16 @@ def b_multipage_tiff(d):
                 check=check, warning="first frame")
 
 
+def b_mpo(d):
+    b = io.BytesIO()
+    frames = [Image.new("RGB", (40, 30), (200, 0, 0)), Image.new("RGB", (40, 30), (0, 0, 200))]
+    frames[0].save(b, "MPO", save_all=True, append_images=frames[1:])
+    def check(img):
+        _near(img.rgb[15, 20], (200, 0, 0), 4, "main image of the MPO")
+    return Case("mpo_jpeg", _write(d, "camera_mpo.jpg", b.getvalue()), "loads", size=(40, 30),
+                check=check, note="multi-picture")
+
+
 BUILDERS: list[Callable[[Path], Case]] = [
     b_empty, b_zeros, b_truncated_jpeg, b_truncated_jpeg_header, b_truncated_png,
     b_png_named_jpg, b_jpeg_named_nef, b_text_named_jpg, b_html_named_jpg, b_unknown_binary,
@@ -672,7 +682,7 @@ BUILDERS: list[Callable[[Path], Case]] = [
     *[_orientation_builder(t) for t in range(1, 9)],
     b_animated_gif, b_corrupt_exif, b_corrupt_icc, b_truncated_icc, b_adobe_rgb,
     b_non_ascii_name, b_long_name, b_long_non_ascii_name, b_deleted, b_directory, b_unreadable,
-    b_corrupt_cr2, b_corrupt_nef, b_truncated_dng, b_multipage_tiff,
+    b_corrupt_cr2, b_corrupt_nef, b_truncated_dng, b_multipage_tiff, b_mpo,
 ]
 
 
