@@ -52,6 +52,7 @@ def dominant_colour(rgb: np.ndarray, region_mask: np.ndarray, *, box=None, k: in
     work on large photos). Returns None when the region has fewer than ``MIN_PIXELS`` pixels.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     h, w = rgb.shape[:2]
     if region_mask.shape[:2] != (h, w):
@@ -68,18 +69,21 @@ def dominant_colour(rgb: np.ndarray, region_mask: np.ndarray, *, box=None, k: in
         return None
     rng = np.random.default_rng(seed)
     if idx.size > max_samples:
-        idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
+        idx = idx[np.sort(rng.choice(idx.size, size=max_samples, replace=False))]
     px = rgb.reshape(-1, 3)[idx]
     lab = colour.srgb_to_lab(px)
 
-    n_distinct = len(np.unique(px, axis=0)) if len(px) <= 4096 else k
-    kk = max(1, min(k, n_distinct))
+    packed = (px[:, 0].astype(np.int32) << 16) | (px[:, 1].astype(np.int32) << 8) | px[:, 2]
+    kk = max(1, min(k, len(np.unique(packed))))
     if kk == 1:
         labels = np.zeros(len(lab), np.int64)
         centres = lab.mean(axis=0, keepdims=True)
     else:
-        km = KMeans(n_clusters=kk, n_init=2, random_state=seed, max_iter=100)
-        labels = km.fit_predict(lab)
+        # One thread: 20k points are clustered in tens of ms; OpenMP threads fighting over a
+        # busy CPU (the GUI, the pose model) make it 20x slower.
+        with threadpool_limits(limits=1):
+            km = KMeans(n_clusters=kk, n_init=2, random_state=seed, max_iter=100)
+            labels = km.fit_predict(lab)
         centres = km.cluster_centers_
     counts = np.bincount(labels, minlength=len(centres)).astype(np.float64)
 
