@@ -79,3 +79,13 @@ def test_corpus_files_are_small(tmp_path):
     cases = make_corpus(tmp_path / "c")
     total = sum(c.path.stat().st_size for c in cases if c.path.is_file())
     assert total < 2_000_000     # cheap to generate in any test
+
+
+def test_reduce_gives_ceil_size_for_every_loadable_entry(tmp_path):
+    for case in make_corpus(tmp_path / "r"):
+        if case.expect != "loads" or case.kwargs or case.size is None:
+            continue
+        img = load_image(case.path, reduce=4)
+        w, h = case.size
+        assert (img.width, img.height) == (-(-w // 4), -(-h // 4)), case.name
+        assert img.rgb.flags.c_contiguous and img.rgb.flags.writeable
