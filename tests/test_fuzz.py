@@ -2,10 +2,12 @@
 documents may only raise DocumentError."""
 from __future__ import annotations
 
+import atexit
 import copy
 import io
 import json
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +27,7 @@ FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
 LIMIT = dict(max_pixels=4_000_000)
 
 _WORK = Path(tempfile.mkdtemp(prefix="fuzz_io_"))
+atexit.register(shutil.rmtree, _WORK, True)
 
 
 def _seed_files() -> dict[str, bytes]:
