@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
@@ -73,8 +74,10 @@ def measure(path: str | os.PathLike, background: tuple[int, int, int]) -> dict:
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).astype(np.int16)
     info["border_ok"] = bool(np.all(border == bg))
     info["border_bad_pixels"] = int(np.count_nonzero(np.any(border != bg, axis=1)))
-    diff = np.abs(a.astype(np.int16) - bg).max(axis=2) > FILL_TOLERANCE
-    rows, cols = np.any(diff, axis=1), np.any(diff, axis=0)
+    bg_img = np.empty_like(a)
+    bg_img[:] = background
+    diff = cv2.absdiff(a, bg_img).max(axis=2) > FILL_TOLERANCE
+    rows, cols = diff.any(axis=1), diff.any(axis=0)
     if rows.any():
         y = np.nonzero(rows)[0]
         x = np.nonzero(cols)[0]

@@ -120,10 +120,11 @@ def render_zone(rgb: np.ndarray, box, preset: Preset) -> np.ndarray:
 
 
 def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(mask > 127)
-    if xs.size == 0:
+    pts = cv2.findNonZero((mask > 127).view(np.uint8))
+    if pts is None:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    x, y, w, h = cv2.boundingRect(pts)
+    return x, y, x + w, y + h
 
 
 def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset) -> np.ndarray:
@@ -145,8 +146,8 @@ def compose(rgb: np.ndarray, mask: np.ndarray, width: int, height: int, fill: fl
     except ImportError:
         compose_on_white = None
     if compose_on_white is not None:
-        img, _box = compose_on_white(rgb, mask, out_size=max(width, height), fill=fill,
-                                     aspect=width / height, background=tuple(background))
+        img, _box = compose_on_white(rgb, mask, out_size=(width, height), fill=fill,
+                                     background=tuple(background))
         img = np.asarray(img)
         if img.shape[:2] != (height, width):
             if abs(img.shape[1] / img.shape[0] - width / height) > 0.01:
