@@ -41,7 +41,8 @@ def detections_to_coco(det, image_id: int, category_ids: Sequence[int]) -> tuple
     return boxes, segms
 
 
-def _summarize(coco_gt, results: list[dict], iou_type: str, img_ids: Sequence[int] | None) -> dict[str, float]:
+def _summarize(coco_gt, results: list[dict], iou_type: str, img_ids: Sequence[int] | None,
+               cat_ids: Sequence[int] | None = None) -> dict[str, float]:
     from pycocotools.cocoeval import COCOeval
     if not results:
         return {k: 0.0 for k in METRICS}
@@ -50,6 +51,8 @@ def _summarize(coco_gt, results: list[dict], iou_type: str, img_ids: Sequence[in
         ev = COCOeval(coco_gt, dt, iou_type)
         if img_ids is not None:
             ev.params.imgIds = list(img_ids)
+        if cat_ids is not None:          # only the classes the model knows
+            ev.params.catIds = list(cat_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -58,10 +61,11 @@ def _summarize(coco_gt, results: list[dict], iou_type: str, img_ids: Sequence[in
 
 
 def coco_metrics(coco_gt, bbox_results: list[dict], segm_results: list[dict],
-                 img_ids: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
-    """pycocotools AP table (fractions 0..1) for boxes and masks."""
-    return {"box": _summarize(coco_gt, bbox_results, "bbox", img_ids),
-            "mask": _summarize(coco_gt, segm_results, "segm", img_ids)}
+                 img_ids: Sequence[int] | None = None, cat_ids: Sequence[int] | None = None
+                 ) -> dict[str, dict[str, float]]:
+    """pycocotools AP table (fractions 0..1) for boxes and masks, over ``cat_ids`` (default all)."""
+    return {"box": _summarize(coco_gt, bbox_results, "bbox", img_ids, cat_ids),
+            "mask": _summarize(coco_gt, segm_results, "segm", img_ids, cat_ids)}
 
 
 def _sync(device: torch.device) -> None:
@@ -119,7 +123,7 @@ def evaluate(model, data_root: str | os.PathLike, ann_file: str | os.PathLike, *
         segm_res += s
         if progress is not None:
             progress(n + 1, len(ids))
-    res = coco_metrics(ds.coco, bbox_res, segm_res, ids)
+    res = coco_metrics(ds.coco, bbox_res, segm_res, ids, ds.category_ids)
     res["fps"] = measure_fps(model, fps_iters) if fps_iters else float("nan")
     res["images"] = len(ids)
     res["name"] = name
