@@ -431,3 +431,18 @@ def test_evaluation_partial_case_hand_computed():
             assert r[kind][k] == pytest.approx(51 / 101, abs=1e-6), (kind, k)
         assert math.isnan(r[kind]["AP_S"]) and math.isnan(r[kind]["AP_M"])   # no small/medium GT
     assert coco_metrics(gt, [], [])["mask"]["AP"] == 0.0
+
+
+def test_engine_finds_a_trained_model_in_weights_and_segments(tmp_path):
+    from ml.yolact.engine import YolactSegmenter, find_models
+    torch.manual_seed(0)
+    save_model(tmp_path / "products.pth", Yolact(get_config("tiny").replace(class_names=("bag", "shoe"))))
+    (tmp_path / "other.pth").write_bytes(b"not yolact")
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    found = find_models(tmp_path)
+    assert found == [tmp_path / "products.pth"]
+    seg = YolactSegmenter(found[0], device="cpu", score_thresh=0.0)
+    assert seg.class_names == ("bag", "shoe")
+    mask, det = seg.foreground(np.full((40, 30, 3), 200, np.uint8))
+    assert mask.shape == (40, 30) and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
