@@ -9,20 +9,28 @@ How :func:`family_name` decides (CIELAB L in 0..100, chroma C = sqrt(a²+b²), h
 from +a towards +b; for reference the sRGB primaries sit at red h≈40, yellow h≈102, green
 h≈136, cyan h≈196, blue h≈306, magenta h≈328):
 
-1. Achromatic — chroma below a lightness-dependent limit (``_achromatic_limit``: 7 in the
-   mid-tones, rising to 12 near white and to 14 near black, where chroma is hard to see):
-   ``white`` if L >= 86, ``black`` if L < 27, else ``gray``.
-2. Hue sectors: red [350, 45), orange [45, 78), yellow [78, 112), green [112, 172),
-   cyan [172, 226), blue [226, 310), purple [310, 350).
+1. Achromatic — chroma below a lightness-dependent limit (``_achromatic_limit``: 9 in the
+   mid-tones, rising to 13 near white and to 14 near black, where tints are hard to see;
+   camera white balance leaves greys with a chroma of 5-10):
+   ``white`` if L >= 82 (white fabric in studio light measures L 82-90), ``black`` if
+   L < 27, else ``gray``. Very light, faintly tinted colours (L >= 90, C < 18: cream,
+   ivory) are ``white`` too.
+2. Hue sectors: red [350, 45), orange [45, 78), yellow [78, 118), green [118, 172),
+   cyan [172, 226), blue [226, b), purple [b, 350) where the blue/purple border b moves with
+   chroma from 295 (C <= 45) to 310 (C >= 80): CIELAB bends saturated blue (sRGB blue,
+   navy: h≈306) into the region where muted violets sit (h≈300).
 3. Then the lightness/chroma variants:
-   * ``white``  — very light, faintly tinted colours (L >= 90 and C < 18: cream, ivory);
    * ``brown``  — orange/yellow hues that are dark or muted (L < 52, or L < 68 with C < 40,
-     or L < 82 with C < 30: tan, khaki, camel), and red hues that are dark and muted (L < 42 and C < 45: rust, chestnut;
-     a saturated dark red such as maroon stays ``red``);
-   * ``pink``   — red or purple hues that are light and not fully saturated
-     (L >= 62 and C < 75: rose, salmon, baby pink, hot pink) — also magenta with L >= 55
-     when h is in [335, 350);
-   * dark yellow-greens (yellow sector with L < 60) are ``green`` (olive).
+     or L < 82 with C < 30: tan, khaki, camel), and red hues that are dark and muted
+     (L < 42, C < 45, h >= 15: rust, chestnut; a saturated dark red such as maroon stays
+     ``red``);
+   * ``pink``   — red hues that are light and not fully saturated (L >= 62 and C < 75:
+     rose, salmon, baby pink, hot pink); magenta-pinks (h in [335, 350), L >= 50) and light
+     purples with h >= 320 (L >= 62, C < 75);
+   * dark yellows are ``green`` (olive, h >= 95) or ``brown`` (h < 95).
+
+The thresholds were set on canonical web colours (tests/test_swatch.py) and checked on the
+Magento catalogue colour labels and CCP garments in the dev set.
 """
 from __future__ import annotations
 

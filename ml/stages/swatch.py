@@ -24,6 +24,7 @@ MIXED_SHARE = 0.35   # the dominant colour must hold at least this share ...
 MIXED_DE = 25.0      # ... unless the runner-up colour is this close to it
 MIN_PIXELS = 16      # fewer pixels than this: no colour is measured
 KP_THR = 0.3
+SKIN_BLOB_MAX = 0.3  # a skin-coloured blob this large a share of the zone is a garment
 
 
 def _to_bool_mask(m: np.ndarray) -> np.ndarray:
@@ -267,7 +268,8 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
     if not region.any():
         out[y0:y1, x0:x1] = region
         return out
-    skin = skin_model(rgb, kp)(sub)
+    skin = skin_model(rgb, kp)(sub) & region
+    skin = _drop_garment_blobs(skin, region)
     garment = region & ~skin
     # A garment the colour of skin (beige, nude): do not erase it.
     if garment.sum() < 0.15 * region.sum():
@@ -276,6 +278,20 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
         garment = _open(garment)
     out[y0:y1, x0:x1] = garment
     return out
+
+
+def _drop_garment_blobs(skin: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Skin-coloured pixels that form one large blob are a garment (tan coat, beige dress),
+    not skin: face, neck, arms, hands and legs are each a small part of a garment zone.
+    Blobs of at least ``SKIN_BLOB_MAX`` of the region are given back to the garment."""
+    total = int(region.sum())
+    if total == 0 or not skin.any():
+        return skin
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(skin.astype(np.uint8), connectivity=8)
+    big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= SKIN_BLOB_MAX * total) + 1
+    if big.size == 0:
+        return skin
+    return skin & ~np.isin(lab, big)
 
 
 def _open(m: np.ndarray) -> np.ndarray:
