@@ -9,9 +9,7 @@ from the real ``Processor``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import shutil
 import tracemalloc
 from pathlib import Path
@@ -19,9 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
-from studio_app.core.export import exporter as exporter_mod
 from studio_app.core.export import export, load_preset, naming, preflight, presets, render
 from studio_app.core.export.manifest import COLUMNS, read_csv
 from studio_app.core.export.presets import PresetError

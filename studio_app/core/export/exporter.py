@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import cv2
-import numpy as np
 
 from studio_app.core import atomic
 from studio_app.core.result import (RESULT_NAME, DocumentError, ResultDocument, load as load_doc,
