@@ -60,7 +60,13 @@ class YolactLoss(torch.nn.Module):
     def forward(self, preds: dict[str, torch.Tensor], targets: list[dict[str, torch.Tensor]]
                 ) -> dict[str, torch.Tensor]:
         """preds from :meth:`Yolact.forward`; targets per image: ``boxes`` (m, 4) xyxy relative,
-        ``labels`` (m,) 0-based foreground class, ``masks`` (m, H, W) float/uint8 at input size."""
+        ``labels`` (m,) 0-based foreground class, ``masks`` (m, H, W) float/uint8 at input size.
+
+        The losses are computed in float32 outside autocast (BCE is not autocast-safe)."""
+        with torch.autocast(device_type=preds["conf"].device.type, enabled=False):
+            return self._losses(preds, targets)
+
+    def _losses(self, preds, targets):
         cfg = self.cfg
         loc, conf, coef, priors, proto = (preds["loc"], preds["conf"], preds["coef"], preds["priors"],
                                           preds["proto"])
