@@ -60,3 +60,9 @@ class YolactSegmenter:
             keep &= np.array([names[c] not in exclude for c in det.classes], bool)
         mask = det.masks[keep].any(axis=0) if keep.any() else np.zeros(rgb.shape[:2], bool)
         return mask.astype(np.float32), det
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """The pipeline's segmentation-engine interface (same as ``ProductSegmenter.predict``):
+        a float32 HxW foreground map in [0, 1] at the input size. People are left out, so on a
+        product photo a hand holding the product is not cut out with it."""
+        return self.foreground(rgb, exclude=("person",))[0]
