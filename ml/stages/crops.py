@@ -109,11 +109,14 @@ class _Body:
         xy = np.asarray(kp.xy, dtype=np.float64).reshape(-1, 2)
         sc = np.asarray(kp.score, dtype=np.float64).reshape(-1)
         self.vis: dict[str, np.ndarray] = {}
+        self.outside: dict[str, np.ndarray] = {}   # detected, but beyond the frame edge
         for name, i in KP.items():
             if i < len(sc) and sc[i] >= min_score and np.all(np.isfinite(xy[i])):
                 x, y = xy[i]
                 if 0 <= x < self.w and 0 <= y < self.h:
                     self.vis[name] = xy[i]
+                else:
+                    self.outside[name] = xy[i]
         self.u = self._scale()
 
     def has(self, *names: str) -> bool:
@@ -259,11 +262,16 @@ def _bottom(b: _Body, mv: _MaskView | None) -> Box | None:
     kx0, _, kx1, _ = _xy_bounds(hips + knees + ankles)
     hip_y = min(p[1] for p in hips)
     y0 = hip_y - 0.4 * u                   # the waistband sits above the hip joints
+    if knees or ankles:                    # crouching / sitting: knees above the hips
+        y0 = min(y0, min(p[1] for p in knees + ankles) - 0.2 * u)
     if ankles:
         y1 = max(p[1] for p in ankles) + 0.15 * u
     else:
         knee_y = max(p[1] for p in knees)
         y1 = knee_y + 0.45 * u             # shorts / skirt hem around the knee
+        below = [p[1] for n, p in b.outside.items() if n.endswith("ankle") and p[1] >= b.h]
+        if below:                          # the legs go on past the bottom of the frame
+            y1 = max(y1, min(float(b.h), max(below) + 0.15 * u))
         if mv is not None:                 # legs continue below the knees (to the frame edge)
             ext = mv.y_extent(kx0 - 0.2 * u, kx1 + 0.2 * u, knee_y, knee_y + 1.4 * u)
             if ext is not None:
