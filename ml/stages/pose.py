@@ -30,10 +30,14 @@ LANDMARK_ID = "pose_landmark_full"
 
 
 class PoseEstimator:
-    """Loads the two BlazePose models once; :meth:`estimate` runs one image."""
+    """Loads the two BlazePose models once; :meth:`estimate` runs one image.
+
+    ``trace`` (default on) replaces each model's Python op loop by a frozen ``torch.jit.trace``
+    (fixed 224/256 inputs): about 1.5-2x faster per call, ~1 s more at load.
+    """
 
     def __init__(self, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
-                 trace: bool = False):
+                 trace: bool = True):
         wdir = Path(weights_dir) if weights_dir is not None else None
         det_path = weights_registry.verify(DETECTOR_ID, wdir)
         lmk_path = weights_registry.verify(LANDMARK_ID, wdir)
