@@ -370,3 +370,27 @@ def test_pose_models_match_litert_on_photos(pose_models, name, size, lo):
             assert got.shape == ref.shape
             scale = max(1.0, float(np.abs(ref).max()))
             assert float(np.abs(got - ref).max()) <= 2e-3 * scale, (rel, name, ref.shape)
+
+
+def test_weights_are_module_buffers_in_torch_layout(pose_models):
+    m = pose_models["pose_landmark_full"]
+    assert isinstance(m, torch.nn.Module)
+    bufs = dict(m.named_buffers())
+    n_params = sum(b.numel() for b in bufs.values())
+    assert n_params > 1_000_000  # BlazePose full has ~3.5 M weights
+    assert all(b.dtype in (torch.float32, torch.int32) for b in bufs.values())
+    # conv filters are OIHW (4-D, kernel dims last), not TFLite's OHWI
+    convs = [b for b in bufs.values() if b.dim() == 4]
+    assert convs and all(b.shape[2] == b.shape[3] for b in convs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_runs_on_cuda_like_on_cpu():
+    wd = require_weights("pose_landmark_full.tflite")
+    x = np.random.default_rng(1).uniform(0, 1, (1, 256, 256, 3)).astype(np.float32)
+    cpu = TFLiteModel(wd / "pose_landmark_full.tflite", "cpu").predict(x)
+    gpu_model = TFLiteModel(wd / "pose_landmark_full.tflite", "cuda")
+    assert all(b.device.type == "cuda" for b in gpu_model.buffers())
+    gpu = gpu_model.predict(x)
+    for a, b in zip(cpu, gpu):
+        assert float(np.abs(a - b).max()) <= 1e-2 * max(1.0, float(np.abs(a).max()))
