@@ -56,6 +56,9 @@ def make_window(qtbot, tmp_path, processor, **kw) -> MainWindow:
     with qtbot.waitExposed(w):
         w.show()
     w.resize(1300, 850)
+    with qtbot.waitActive(w):          # keyboard shortcuts go to the active window (xcb)
+        w.activateWindow()
+        w.raise_()
     return w
 
 
@@ -98,15 +101,16 @@ def test_drop_person_and_product_get_results(qtbot, tmp_path, real_processor):
         qtbot.waitUntil(lambda: w.canvas.doc is not None, timeout=10000)
         w.filmstrip.setCurrentRow(0)
         qtbot.waitUntil(lambda: w.canvas.skeleton is not None, timeout=10000)
-        assert len(w.canvas.skeleton.items) == 23
+        provided = [k for k in w.canvas.doc.keypoints if k.score > 0]
+        assert len(w.canvas.skeleton.items) == len(provided) >= 17
         assert {"top", "full"} <= set(w.canvas.boxes)
         w.filmstrip.setCurrentRow(1)
         qtbot.waitUntil(lambda: w.canvas.doc is not None and w.canvas.doc.kind == "product", timeout=10000)
         assert w.canvas.skeleton is None and set(w.canvas.boxes) == {"product"}
         assert w.canvas.mask_item is not None
         # the session is saved next to the results
-        saved = json.loads((tmp_path / "out" / "session.json").read_text())
-        assert len(saved["entries"]) == 2
+        sp = tmp_path / "out" / "session.json"
+        qtbot.waitUntil(lambda: sp.exists() and len(json.loads(sp.read_text())["entries"]) == 2, timeout=3000)
     finally:
         close(w)
 

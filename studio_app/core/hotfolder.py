@@ -7,7 +7,7 @@ How a file is judged complete (see the project's Qt-stack research notes):
 * names that are still being written or are not photos are ignored: hidden files,
   ``~`` files, ``.part``/``.tmp``/``.crdownload``/``.download``/``.partial``, sidecars
   (``.xmp``, ``.thm``), anything that is not a supported photo extension;
-* a file renamed *into* its final name (tmp-then-rename) is complete at once;
+* a file renamed *into* its final name (tmp-then-rename) is complete at the next poll;
 * otherwise it is complete once its size and mtime have not changed for
   ``stable_seconds`` (``closed_grace`` after the writer closed it, from inotify);
 * a JPEG that does not yet end with the end-of-image marker waits up to
@@ -80,7 +80,8 @@ class _Track:
     mtime: float = -1.0
     since: float = 0.0            # when (size, mtime) was last seen to change
     first_seen: float = 0.0
-    closed: bool = False          # the writer closed it / it was renamed into place
+    closed: bool = False          # the writer closed it
+    renamed: bool = False         # renamed into its final name: complete by definition
     complete_at: float | None = None   # when it was judged complete (waiting for pause/pairing)
     signature: tuple | None = None
 
@@ -111,7 +112,7 @@ class StabilityTracker:
         self._late_pairs: list[tuple[Path, Path]] = []
 
     # ---- events -------------------------------------------------------------------------
-    def touch(self, path: Path, now: float, closed: bool = False) -> None:
+    def touch(self, path: Path, now: float, closed: bool = False, renamed: bool = False) -> None:
         path = Path(path)
         if is_ignored(path):
             return
@@ -119,7 +120,8 @@ class StabilityTracker:
         if tr is None:
             tr = self._tracks[path] = _Track(since=now, first_seen=now)
         # events arrive in order: a write after a close means the writer is back
-        tr.closed = closed
+        tr.closed = closed or renamed
+        tr.renamed = renamed
 
     def forget(self, path: Path) -> None:
         self._tracks.pop(Path(path), None)
@@ -149,7 +151,7 @@ class StabilityTracker:
             if tr.complete_at is not None or tr.size <= 0:
                 continue
             quiet = now - tr.since
-            need = self.closed_grace if tr.closed else self.stable_seconds
+            need = 0.0 if tr.renamed else (self.closed_grace if tr.closed else self.stable_seconds)
             if quiet < need:
                 continue
             if (self.validate and path.suffix.lower() in JPEG_EXTS and not jpeg_looks_complete(path)
@@ -335,7 +337,7 @@ class HotFolder:
                 if not event.is_directory:
                     with hf._lock:
                         hf.tracker.forget(Path(os.fsdecode(event.src_path)))
-                    hf._event(event.dest_path, closed=True)
+                    hf._event(event.dest_path, renamed=True)
 
         obs = Obs()
         obs.schedule(Handler(), str(self.folder), recursive=False)
@@ -343,12 +345,12 @@ class HotFolder:
         obs.start()
         self._observer = obs
 
-    def _event(self, raw_path, closed: bool = False) -> None:
+    def _event(self, raw_path, closed: bool = False, renamed: bool = False) -> None:
         p = Path(os.fsdecode(raw_path))
         if p.parent != self.folder:
             return
         with self._lock:
-            self.tracker.touch(p, time.monotonic(), closed=closed)
+            self.tracker.touch(p, time.monotonic(), closed=closed, renamed=renamed)
 
     def _list(self) -> list[Path]:
         try:

@@ -26,7 +26,7 @@ SESSION_VERSION = 1
 STATUSES = ("queued", "processing", "ready", "needs_review", "approved", "rejected", "exported",
             "error", "cancelled")
 STATUS_LABELS = {
-    "queued": "Queued", "processing": "Processing", "ready": "Ready to approve",
+    "queued": "Queued", "processing": "Processing", "ready": "Ready",
     "needs_review": "Needs review", "approved": "Approved", "rejected": "Rejected",
     "exported": "Exported", "error": "Error", "cancelled": "Cancelled",
 }
@@ -102,15 +102,25 @@ class Session:
 
     load_error: str | None = None
 
-    def save(self) -> None:
-        self.out_root.mkdir(parents=True, exist_ok=True)
-        data = {"version": SESSION_VERSION,
+    def data(self) -> dict:
+        """What ``save`` writes (cheap; a caller may write it on another thread with ``write``)."""
+        return {"version": SESSION_VERSION,
                 "entries": [{k: v for k, v in asdict(e).items() if k not in ("progress", "stage")}
                             for e in self.entries]}
+
+    def write(self, data: dict) -> None:
+        self.out_root.mkdir(parents=True, exist_ok=True)
         atomic.write_json(self.path, data)
 
+    def save(self) -> None:
+        self.write(self.data())
+
+    on_change = None     # optional callback instead of saving at once (the GUI saves off its thread)
+
     def _changed(self) -> None:
-        if self.autosave:
+        if self.on_change is not None:
+            self.on_change()
+        elif self.autosave:
             self.save()
 
     # ---- queries ------------------------------------------------------------------------

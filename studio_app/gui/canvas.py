@@ -142,6 +142,8 @@ class Canvas(QGraphicsView):
         if img is None:
             self._hint.setText(f"{Path(photo).name}\ncannot be shown")
             self._hint.setVisible(True)
+            self.scene().setSceneRect(self._hint.boundingRect().adjusted(-40, -40, 40, 40))
+            self.resetTransform()
             self.shown.emit(photo)
             return
         src_w = doc.source.width if doc is not None else img.width()

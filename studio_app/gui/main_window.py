@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +80,14 @@ class MainWindow(QMainWindow):
         self.out_root = Path(out_root)
         self.out_root.mkdir(parents=True, exist_ok=True)
         self.session = Session.open(self.out_root)
+        # session.json is written on a helper thread, at most every 200 ms (the result documents,
+        # the source of truth, are saved at once by every edit)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(200)
+        self._save_timer.timeout.connect(self._save_session)
+        self._save_lock = threading.Lock()
+        self.session.on_change = self._save_timer.start
         self.hot: HotFolder | None = None
         self.hot_stable_seconds = hot_stable_seconds
         self.hot_pair_window = hot_pair_window
@@ -271,9 +280,6 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(self.a_undo)
         tb.addAction(self.a_redo)
-        tb.addSeparator()
-        tb.addAction(self.a_approve)
-        tb.addAction(self.a_reject)
         tb.addSeparator()
         tb.addAction(self.a_export)
         self.preset_combo = QComboBox()
@@ -794,16 +800,29 @@ class MainWindow(QMainWindow):
         box.setText(self.about_text())
         box.open()
 
+    def _save_session(self) -> None:
+        data = self.session.data()
+
+        def write():
+            with self._save_lock:
+                try:
+                    self.session.write(data)
+                except OSError:
+                    pass
+        threading.Thread(target=write, name="session-save", daemon=True).start()
+
     # ---- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         if self.hot is not None:
             self.hot.stop()
             self.hot = None
         self.worker_thread.shutdown()
-        try:
-            self.session.save()
-        except OSError:
-            pass
+        self._save_timer.stop()
+        with self._save_lock:
+            try:
+                self.session.save()
+            except OSError:
+                pass
 
     def closeEvent(self, event):
         self.shutdown()

@@ -98,6 +98,8 @@ class Skeleton:
         self.items: dict[str, KeypointItem] = {}
         self.lines: list[tuple[QGraphicsLineItem, str, str]] = []
         for k in keypoints:
+            if k.score <= 0.0:
+                continue      # the model did not provide this point: its position is meaningless
             it = KeypointItem(k.name, k.x, k.y, k.score, on_moved=on_moved, on_drag=self._dragged)
             scene.addItem(it)
             self.items[k.name] = it
@@ -318,11 +320,12 @@ class BoxItem(QGraphicsRectItem):
 
 
 def mask_to_image(mask: np.ndarray, tint=theme.MASK_TINT) -> QImage:
-    """uint8 mask (255 = subject) -> premultiplied ARGB QImage, tint where set, clear elsewhere."""
+    """uint8 mask (255 = subject) -> premultiplied ARGB QImage: the *background* is dimmed with
+    ``tint``, the subject is left untouched (its colours stay true for judging)."""
     h, w = mask.shape[:2]
     r, g, b, a = tint
     rgba = np.zeros((h, w, 4), np.uint8)
-    on = mask > 127
+    on = mask <= 127
     # premultiplied BGRA byte order (little endian ARGB32)
     rgba[on] = (b * a // 255, g * a // 255, r * a // 255, a)
     img = QImage(rgba.data, w, h, 4 * w, QImage.Format_ARGB32_Premultiplied)
@@ -353,7 +356,7 @@ class MaskItem(QGraphicsPixmapItem):
         s = self.display_scale
         p = QPainter(self.image)
         p.setCompositionMode(QPainter.CompositionMode_Source)
-        col = self.tint if add else QColor(0, 0, 0, 0)
+        col = QColor(0, 0, 0, 0) if add else self.tint     # add = reveal the subject
         pen = QPen(col, max(1.0, 2 * radius * s), Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin)
         p.setPen(pen)
         p.drawLine(QPointF(a.x() * s, a.y() * s), QPointF(b.x() * s, b.y() * s))

@@ -32,7 +32,7 @@ ZONE_COLOURS = {
     "full": "#e6e6e6",
     "product": "#4fb3f2",
 }
-MASK_TINT = (64, 160, 255, 90)
+MASK_TINT = (16, 16, 16, 150)       # dims what is *not* in the mask
 
 STYLE = f"""
 QWidget {{ background: {BG}; color: {TEXT}; }}
