@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--all", action="store_true", help="export every result, not only approved ones")
     pe.add_argument("--template", default=None, help="file-name template, e.g. '{sku}_{zone}_{view}'")
     pe.add_argument("--sku", default=None, help="SKU to use instead of the shot name")
+    pe.add_argument("--overwrite", action="store_true",
+                    help="replace files in OUT that this export did not write (default: report and keep them)")
     pe.add_argument("--list-presets", action="store_true", help="list the available presets and exit")
     pe.set_defaults(func=cmd_export)
 

@@ -17,6 +17,16 @@ from typing import Any, Callable, Iterator
 TMP_PREFIX = ".sc-tmp-"
 
 
+def _default_mode() -> int:
+    """The mode a plainly created file gets (0o666 minus the umask); mkstemp would give 0o600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _default_mode()
+
+
 class WriteError(OSError):
     """A write failed (disk full, read-only folder, ...) with a message an operator can read."""
 
@@ -50,6 +60,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _MODE)
         os.replace(tmp_path, path)
     except OSError as exc:
         _unlink_quietly(tmp_path)
