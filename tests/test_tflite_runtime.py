@@ -394,3 +394,14 @@ def test_runs_on_cuda_like_on_cpu():
     gpu = gpu_model.predict(x)
     for a, b in zip(cpu, gpu):
         assert float(np.abs(a - b).max()) <= 1e-2 * max(1.0, float(np.abs(a).max()))
+
+
+def test_traced_graph_gives_the_same_outputs():
+    wd = require_weights("pose_detection.tflite")
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
+    m = TFLiteModel(wd / "pose_detection.tflite", "cpu")
+    loop = m.predict(x)
+    m.enable_trace()
+    traced = m.predict(x)
+    for a, b in zip(loop, traced):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)

@@ -798,6 +798,11 @@ class TFLiteModel(torch.nn.Module):
         with torch.inference_mode(False), torch.no_grad():
             traced = torch.jit.trace(_Wrap(self), examples, check_trace=False)
         self._traced = torch.jit.freeze(traced.eval())
+        # TorchScript's profiling executor specialises the graph during the first two calls
+        # (each ~3x slower than later ones): pay that here, at load, not on the first photo.
+        with torch.inference_mode():
+            for _ in range(2):
+                self._traced(*examples)
 
     def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Convenience: numpy in (TFLite layout), numpy out, under ``torch.inference_mode``."""
