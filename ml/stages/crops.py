@@ -19,6 +19,8 @@ than ``min_side`` pixels; a zone that the frame cuts off for the most part is dr
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -49,12 +51,16 @@ class _MaskView:
         else:
             m = m.astype(np.uint8)
         mh, mw = m.shape
-        s = min(1.0, _MASK_WORK / max(mh, mw))
-        if s < 1.0:
-            m = cv2.resize(m, (max(1, round(mw * s)), max(1, round(mh * s))), interpolation=cv2.INTER_AREA)
+        f = math.ceil(max(mh, mw) / _MASK_WORK)
+        if f > 1 and mh >= f and mw >= f:
+            # Integer-factor area averaging (OpenCV's fast path); the < f trimmed rows and
+            # columns at the far edges are below the precision of a crop margin.
+            th, tw = mh - mh % f, mw - mw % f
+            m = cv2.resize(m[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA)
+            self.sx, self.sy = f * w / mw, f * h / mh       # source pixels per working pixel
+        else:
+            self.sx, self.sy = w / mw, h / mh
         b = (m >= 128).astype(np.uint8)
-        self.sx = w / b.shape[1]   # source pixels per mask pixel
-        self.sy = h / b.shape[0]
         n, lab, stats, _ = cv2.connectedComponentsWithStats(b, connectivity=8)
         keep = np.zeros(n, bool)
         if n > 1:

@@ -13,6 +13,8 @@ above the eyes (hat or hair).
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -24,6 +26,7 @@ MIXED_SHARE = 0.35   # the dominant colour must hold at least this share ...
 MIXED_DE = 25.0      # ... unless the runner-up colour is this close to it
 MIN_PIXELS = 16      # fewer pixels than this: no colour is measured
 KP_THR = 0.3
+REGION_WORK = 640    # garment regions are computed on the box at most this large
 SKIN_BLOB_MAX = 0.3  # a skin-coloured blob this large a share of the zone is a garment
 
 
@@ -64,7 +67,14 @@ def dominant_colour(rgb: np.ndarray, region_mask: np.ndarray, *, box=None, k: in
             return None
         rgb = rgb[y0:y1, x0:x1]
         region_mask = region_mask[y0:y1, x0:x1]
+    # Large regions: a regular grid keeps ~8x the samples needed before the random draw,
+    # so a 24 MP photo is not scanned pixel by pixel.
+    step = int(math.sqrt(region_mask.shape[0] * region_mask.shape[1] / (8.0 * max_samples)))
+    if step >= 2:
+        rgb = rgb[::step, ::step]
+        region_mask = region_mask[::step, ::step]
     m = _to_bool_mask(region_mask)
+    rgb = np.ascontiguousarray(rgb)
     idx = np.flatnonzero(m.ravel())
     if idx.size < MIN_PIXELS:
         return None
@@ -238,18 +248,23 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
     x0, y0, x1, y1 = _clip_box(box, w, h)
     if x1 <= x0 or y1 <= y0:
         return out
+    bw, bh = x1 - x0, y1 - y0
+    # Work on the box at most REGION_WORK pixels wide/high (a colour sample needs no more);
+    # integer-factor area averaging is OpenCV's fast path.
+    f = max(1, math.ceil(max(bw, bh) / REGION_WORK))
     sub = rgb[y0:y1, x0:x1]
+    if f > 1:
+        tw, th = bw - bw % f, bh - bh % f
+        sub = cv2.resize(sub[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA) \
+            if tw >= f and th >= f else sub[:1, :1]
+    sh, sw = sub.shape[:2]
     if person_mask is not None:
-        pm = np.asarray(person_mask)
-        if pm.shape[:2] != (h, w):
-            pm = cv2.resize(pm.astype(np.float32) if pm.dtype == bool else pm, (w, h),
-                            interpolation=cv2.INTER_LINEAR)
-        region = _to_bool_mask(pm[y0:y1, x0:x1]).copy()
+        region = _mask_crop(person_mask, (x0, y0, x1, y1), (w, h), (sw, sh))
     else:
         region = _background_from_border(sub, rgb)
 
     kp = keypoints
-    ys = np.arange(y0, y1)[:, None]
+    ys = y0 + (np.arange(sh)[:, None] + 0.5) * (bh / sh)     # source row of each working row
     if kp is not None:
         eye_ys = [kp.xy[KP[n]][1] for n in ("left_eye", "right_eye", "nose") if _vis(kp, n, w, h)]
         sh_ys = [kp.xy[KP[n]][1] for n in ("left_shoulder", "right_shoulder") if _vis(kp, n, w, h)]
@@ -265,19 +280,45 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
             if ank:
                 region &= ys >= min(ank) - (0.25 * fs if fs else 0.0)
 
-    if not region.any():
-        out[y0:y1, x0:x1] = region
-        return out
-    skin = skin_model(rgb, kp)(sub) & region
-    skin = _drop_garment_blobs(skin, region)
-    garment = region & ~skin
-    # A garment the colour of skin (beige, nude): do not erase it.
-    if garment.sum() < 0.15 * region.sum():
+    if region.any():
+        skin = skin_model(rgb, kp)(sub) & region
+        skin = _drop_garment_blobs(skin, region)
+        garment = region & ~skin
+        # A garment the colour of skin (beige, nude): do not erase it.
+        if garment.sum() < 0.15 * region.sum():
+            garment = region
+        if zone != "head":
+            garment = _open(garment)
+    else:
         garment = region
-    if zone != "head":
-        garment = _open(garment)
+    if (sw, sh) != (bw, bh):
+        garment = cv2.resize(garment.astype(np.uint8), (bw, bh), interpolation=cv2.INTER_NEAREST).astype(bool)
     out[y0:y1, x0:x1] = garment
     return out
+
+
+def _mask_crop(person_mask: np.ndarray, box, image_size, size) -> np.ndarray:
+    """The person mask (any size, uint8/bool/float) under ``box`` (source pixels), as a bool
+    image of ``size`` = (w, h)."""
+    pm = np.asarray(person_mask)
+    if pm.ndim == 3:
+        pm = pm[..., 0]
+    if pm.dtype == bool:
+        pm = pm.astype(np.uint8) * 255
+    elif np.issubdtype(pm.dtype, np.floating):
+        pm = (np.clip(pm, 0, 1) * 255).astype(np.uint8)
+    elif pm.max(initial=0) <= 1:
+        pm = pm.astype(np.uint8) * 255
+    w, h = image_size
+    mh, mw = pm.shape
+    x0, y0, x1, y1 = box
+    mx0, my0 = int(x0 * mw / w), int(y0 * mh / h)
+    mx1 = max(mx0 + 1, min(mw, math.ceil(x1 * mw / w)))
+    my1 = max(my0 + 1, min(mh, math.ceil(y1 * mh / h)))
+    part = pm[my0:my1, mx0:mx1]
+    if part.shape[1] != size[0] or part.shape[0] != size[1]:
+        part = cv2.resize(part, size, interpolation=cv2.INTER_LINEAR)
+    return part >= 128
 
 
 def _drop_garment_blobs(skin: np.ndarray, region: np.ndarray) -> np.ndarray:
