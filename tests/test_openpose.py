@@ -379,3 +379,68 @@ def test_engine_maps_grouped_people_back_to_source_pixels(monkeypatch):
     err = np.linalg.norm(res.keypoints.xy - src[:, :2], axis=1)
     assert err.max() < 1.0 / s, err.max()       # under one input pixel, in source pixels
     assert (res.keypoints.score > 0.95).all()
+
+
+# ----------------------------------------------------------------------------- pseudo-labels
+
+def test_pseudolabels_are_coco_keypoints_the_dataset_reads(tmp_path):
+    import cv2
+    from ml.openpose.data import load_coco_keypoints
+    from ml.openpose.pseudolabel import list_images, pseudolabel_images
+    from ml.types import Keypoints
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((400, 300, 3), 200, np.uint8))
+    kp = _person(150, 20, 350)
+
+    def fake_estimate(rgb):            # at the working size (400 px long side here)
+        assert rgb.shape[:2] == (400, 300)
+        score = np.full(23, 0.9, np.float32)
+        score[KP["left_small_toe"]] = 0.0             # BlazePose has no small toes
+        score[KP["right_wrist"]] = 0.3                # below the threshold -> unlabelled
+        if rgb[0, 0, 0] == 0:
+            return PoseResult(0.0, Keypoints.empty(), None)
+        return PoseResult(0.95, Keypoints(kp[:, :2].copy(), score), None)
+    paths = list_images(tmp_path)
+    cv2.imwrite(str(paths[2]), np.zeros((400, 300, 3), np.uint8))   # a photo without a person
+    d = pseudolabel_images(paths, tmp_path, fake_estimate, max_side=1024)
+    assert len(d["images"]) == 2 and len(d["info"]["skipped"]) == 1
+    a = d["annotations"][0]
+    assert len(a["keypoints"]) == 51 and len(a["foot_kpts"]) == 18 and a["foot_valid"]
+    assert a["keypoints"][3 * KP["right_wrist"] + 2] == 0
+    assert a["foot_kpts"][3 * 1 + 2] == 0 and a["foot_kpts"][2] == 2
+    ann = tmp_path / "pl.json"
+    ann.write_text(__import__("json").dumps(d))
+    ims = load_coco_keypoints(ann, tmp_path)
+    p = ims[0].people[0]
+    assert p.has_foot
+    vis = p.keypoints[:, 2] > 0
+    assert np.allclose(p.keypoints[vis, :2], kp[vis, :2], atol=0.01)
+    # a working copy smaller than the photo: coordinates come back in photo pixels
+    big = tmp_path / "big"
+    big.mkdir()
+    cv2.imwrite(str(big / "b.jpg"), np.full((800, 600, 3), 200, np.uint8))
+    d2 = pseudolabel_images(list_images(big), big, fake_estimate, max_side=400)
+    k2 = np.asarray(d2["annotations"][0]["keypoints"]).reshape(17, 3)
+    assert k2[0, 0] == pytest.approx(kp[0, 0] * 2, abs=0.02)
+
+
+def test_pseudolabels_from_the_real_pose_stage(dev_data):
+    from conftest import dev_file, require_weights
+    from ml.openpose.pseudolabel import pseudolabel_images
+    wdir = require_weights("pose_detection.tflite", "pose_landmark_full.tflite")
+    try:
+        from ml.stages.pose import PoseEstimator
+    except ImportError:
+        pytest.skip("pose stage not available")
+    photo = dev_file("persons/ccp/photos/0002.jpg")
+    est = PoseEstimator(wdir, "cpu")
+    d = pseudolabel_images([photo], photo.parent, est.estimate, max_side=512)
+    assert len(d["annotations"]) == 1
+    a = d["annotations"][0]
+    k = np.asarray(a["keypoints"]).reshape(17, 3)
+    assert (k[:, 2] == 2).sum() >= 12                  # a full-length, clearly visible person
+    im = d["images"][0]
+    assert (k[k[:, 2] > 0, 0] < im["width"]).all() and (k[k[:, 2] > 0, 1] < im["height"]).all()
+    assert k[KP["nose"], 1] < k[KP["left_hip"], 1] < k[KP["left_ankle"], 1]
+    x, y, w, h = a["bbox"]
+    assert h > 0.6 * im["height"]
