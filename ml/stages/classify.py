@@ -41,8 +41,12 @@ def decide_kind(pose: PoseResult | None) -> KindDecision:
     structure = n_core / 4.0
     if head_vis and n_core >= 2:
         structure = max(structure, 0.75)
-    area = min(1.0, mask_share / 0.08)          # a person covering >= 8% of the frame counts fully
-    p_person = float(pose.person_score) * (0.6 * structure + 0.4 * area)
+    if pose.mask_prob is not None:
+        area = min(1.0, mask_share / 0.08)      # a person covering >= 8% of the frame counts fully
+        evidence = 0.6 * structure + 0.4 * area
+    else:                                       # an engine without a person mask (e.g. OpenPose)
+        evidence = structure
+    p_person = float(pose.person_score) * evidence
     p_person = float(np.clip(p_person, 0.0, 1.0))
 
     if p_person >= 0.5:
