@@ -301,7 +301,7 @@ def _shoes(b: _Body, mv: _MaskView | None) -> Box | None:
     ankles = b.any("left_ankle", "right_ankle")
     detail = b.any(*_FEET[2:])          # heels / toes
     if detail:
-        x0, x1 = fx0 - 0.15 * u, fx1 + 0.15 * u
+        x0, x1 = fx0 - 0.2 * u, fx1 + 0.2 * u
         y1 = max(fy1 + 0.12 * u, (max(p[1] for p in ankles) + 0.25 * u) if ankles else fy1)
     else:                                # ankles only: the foot extends forward and down
         x0, x1 = fx0 - 0.35 * u, fx1 + 0.35 * u
@@ -312,6 +312,10 @@ def _shoes(b: _Body, mv: _MaskView | None) -> Box | None:
         ext = mv.y_extent(x0, x1, ay, ay + 0.8 * u)
         if ext is not None:
             y1 = max(y1, ext[1] + 0.05 * u)
+    if mv is not None:                   # the shoes' own width (toe caps, heels, boots)
+        ext = mv.x_extent(fy0, y1, x0 - 0.4 * u, x1 + 0.4 * u)
+        if ext is not None:
+            x0, x1 = min(x0, ext[0] - 0.05 * u), max(x1, ext[1] + 0.05 * u)
     return x0, y0, x1, y1
 
 
