@@ -31,6 +31,7 @@ def make_app(argv: list[str]) -> QApplication:
     app = QApplication.instance() or QApplication(["studio-catalog"] + argv)
     app.setOrganizationName("StudioCatalog")
     app.setApplicationName("Studio Catalog")
+    app.setDesktopFileName("studio-catalog")   # resources/studio-catalog.desktop (taskbar icon, Wayland app id)
     from studio_app import __version__
     app.setApplicationVersion(__version__)
     try:
