@@ -72,8 +72,12 @@ class Pipeline:
             return self._seg
 
     def warm_up(self) -> None:
-        """Load every model now (the GUI calls this on its worker thread at start)."""
+        """Load every model now (the GUI calls this on its worker thread at start), and import
+        the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
+        photo is not slower than the rest."""
         _ = self.pose, self.segmenter
+        import sklearn.cluster  # noqa: F401
+        from ml.stages import crops, product, segment, swatch  # noqa: F401
 
     @property
     def engines(self) -> dict[str, str]:
