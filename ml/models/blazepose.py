@@ -5,7 +5,9 @@ Pipeline for one still image (MediaPipe ``pose_landmark_cpu`` graph, static-imag
 1. detector: letterbox the image to 224x224 (black borders, values in [-1, 1]); run
    ``pose_detection.tflite``; decode the 2254 SSD anchors (strides 8, 16, 32, 32, 32; two
    anchors per cell; fixed anchor size) with boxes scaled by 224; sigmoid score (clipped at
-   +-100); keep scores >= 0.5; weighted NMS (IoU 0.3); best person first.
+   +-100); keep scores >= 0.5 (the graph's own default is 0.2; MediaPipe's Pose solution
+   overrides it with min_detection_confidence = 0.5, as here); weighted NMS (IoU 0.3); best
+   person first.
 2. ROI: centre = detector keypoint 0 (mid-hip), side = 2 * |kp0 - kp1| * 1.25 (pixels, square),
    rotation = 90 deg - atan2(-(y1 - y0), x1 - x0) so the body points up in the crop.
 3. landmarks: warp that rotated square to 256x256 (values in [0, 1], replicated border); run
