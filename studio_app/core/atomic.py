@@ -31,7 +31,8 @@ class WriteError(OSError):
     """A write failed (disk full, read-only folder, ...) with a message an operator can read."""
 
 
-def _explain(exc: OSError, path: Path) -> str:
+def explain(exc: OSError, path: Path) -> str:
+    """A one-line reason an operator can act on, for a failed write of ``path``."""
     if exc.errno == errno.ENOSPC:
         return f"the disk is full: could not write {path.name} in {path.parent}"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
@@ -54,7 +55,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise WriteError(exc.errno, _explain(exc, path)) from exc
+        raise WriteError(exc.errno, explain(exc, path)) from exc
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -66,7 +67,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         _unlink_quietly(tmp_path)
         if isinstance(exc, WriteError):
             raise
-        raise WriteError(exc.errno, _explain(exc, path)) from exc
+        raise WriteError(exc.errno, explain(exc, path)) from exc
     except BaseException:
         _unlink_quietly(tmp_path)
         raise
@@ -109,3 +110,6 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
         _unlink_quietly(p)
         n += 1
     return n
+
+
+_explain = explain     # the earlier private name

@@ -212,8 +212,31 @@ class Processor:
 
     @staticmethod
     def write(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray) -> None:
-        """Files first, the document last: a document on disk always names files that exist."""
-        folder.mkdir(parents=True, exist_ok=True)
-        encode_image(folder / doc.mask, mask)
-        write_item_files(doc, folder, rgb, mask)
-        save(doc, folder)
+        """Files first, the document last: a document on disk always names files that exist.
+
+        Temporaries left in this folder by a killed run are removed first. When a write fails
+        (disk full, read-only folder) for a photo that had no document yet, the files of this
+        attempt are removed again, so no partial result folder is left behind."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise atomic.WriteError(exc.errno, atomic.explain(exc, result_path(folder))) from exc
+        atomic.remove_stale_temporaries(folder)
+        had_doc = result_path(folder).exists()
+        try:
+            encode_image(folder / doc.mask, mask)
+            write_item_files(doc, folder, rgb, mask)
+            save(doc, folder)
+        except BaseException:
+            if not had_doc:
+                names = [doc.mask] + [it.file for it in doc.items] + [it.swatch.file for it in doc.items if it.swatch]
+                for n in names:
+                    try:
+                        (folder / n).unlink()
+                    except OSError:
+                        pass
+                try:
+                    folder.rmdir()          # only when empty
+                except OSError:
+                    pass
+            raise
