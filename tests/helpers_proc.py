@@ -111,7 +111,10 @@ def run_in_tmpfs(mount_point: Path, job: str, params: dict, *, size_kb: int = 40
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if r.returncode != 0 or not lines:
         raise RuntimeError(f"tmpfs job {job} failed (rc {r.returncode}): {r.stdout[-2000:]}\n{r.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    res = json.loads(lines[-1])
+    # the command's own stderr (its per-photo lines) plus what the job captured
+    res["stderr"] = r.stderr + res.get("stderr", "")
+    return res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def _job_process(params: dict) -> dict:
         except OSError:
             pass
     buf_out, buf_err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(buf_out), contextlib.redirect_stderr(buf_err):
+    with contextlib.redirect_stdout(buf_out):
         try:
             rc = cli.main(["process", *params["photos"], "--out", str(out), "--device", "cpu",
                            *params.get("args", [])])
@@ -232,7 +235,7 @@ def _job_export(params: dict) -> dict:
     from studio_app import cli
     out = Path(params["out"])
     buf_out, buf_err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(buf_out), contextlib.redirect_stderr(buf_err):
+    with contextlib.redirect_stdout(buf_out):
         try:
             rc = cli.main(["export", *params["results"], "--preset", params["preset"], "--out", str(out),
                            *params.get("args", [])])

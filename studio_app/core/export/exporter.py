@@ -271,7 +271,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
                 progress(i, len(plan), folder.name)
             ok = _export_document(folder, doc, outs, preset, out, state, report, overwrite, cancel,
                                   this_run_rows, blocked_json, sku)
-            state.save()
+            _save_state(state, report, out)
             if ok is None:          # cancelled mid-document
                 report.cancelled = True
                 break
@@ -285,7 +285,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
                         report.errors.append((str(folder), f"exported, but the review status could not be saved: {exc}"))
     finally:
         # the manifest always describes what is in the folder, also after a cancel or a crash
-        state.save()
+        _save_state(state, report, out)
         rows = _manifest_rows(this_run_rows, state, out)
         report.rows = rows
         try:
@@ -297,10 +297,21 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
             _make_readable(report.manifest_csv)
             _make_readable(report.manifest_json)
         except atomic.WriteError as exc:
-            report.errors.append((str(out), f"manifest not written: {exc}"))
+            report.errors.append((str(out), f"manifest not written: {exc.strerror or exc}"))
     if progress and not report.cancelled:
         progress(len(plan), len(plan), "done")
     return report
+
+
+def _save_state(state: "_State", report: ExportReport, out: Path) -> None:
+    """Save the export record; a failed write (disk full, read-only) is reported once, not raised:
+    files already in the catalog are adopted by the next run (their bytes match)."""
+    try:
+        state.save()
+    except atomic.WriteError as exc:
+        msg = f"the export record was not saved: {exc.strerror or exc}"
+        if (str(out), msg) not in report.errors:
+            report.errors.append((str(out), msg))
 
 
 def render_ext(fmt: str) -> str:
@@ -369,7 +380,7 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
                                  "reasons": [str(f) for f in exc.findings]})
             all_ok = False
         except atomic.WriteError as exc:
-            report.errors.append((str(folder), str(exc)))
+            report.errors.append((str(folder), exc.strerror or str(exc)))
             return False
     return all_ok
 
