@@ -27,8 +27,11 @@ def describe(device: torch.device) -> str:
 
 
 def configure_cpu_threads(n: int | None = None) -> None:
-    """Use the physical cores; leave env overrides (OMP_NUM_THREADS) alone."""
+    """Intra-op threads for the networks: ``n``, or every core but one (see
+    ``ml.fastpath.inference_threads``); leave env overrides (OMP_NUM_THREADS) alone."""
     if "OMP_NUM_THREADS" in os.environ:
         return
-    n = n or max(1, (os.cpu_count() or 2))
-    torch.set_num_threads(n)
+    if n is None:
+        from ml.fastpath import inference_threads
+        n = inference_threads()
+    torch.set_num_threads(max(1, n))

