@@ -247,7 +247,54 @@ def _job_export(params: dict) -> dict:
             "temporaries": temporaries(out), "listing": listing(out) if out.is_dir() else {}}
 
 
-JOBS = {"process": _job_process, "export": _job_export}
+def _job_session(params: dict) -> dict:
+    """What the desktop app does, without Qt: photos arriving in a hot folder are added to the
+    session, then processed one by one; the session is saved off the work path at most every
+    200 ms (as the GUI's timer does). Meant to be killed part-way."""
+    import threading
+    import torch
+    torch.set_num_threads(1)
+    from studio_app.core.processing import Processor
+    from studio_app.core.session import Session
+    out = Path(params["out"])
+    session = Session.open(out)
+    dirty = threading.Event()
+    session.on_change = dirty.set
+
+    def saver():
+        while True:
+            time.sleep(0.2)
+            if dirty.is_set():
+                dirty.clear()
+                session.save()
+    threading.Thread(target=saver, daemon=True).start()
+    proc = Processor(device="cpu")
+    proc.pipeline.warm_up()
+    for photo in params["photos"]:
+        session.add(photo)
+    for e in list(session.queued()):
+        session.mark_processing(e.photo)
+        o = proc.process(e.photo, out)
+        if o.ok:
+            session.mark_done(e.photo, o.folder, o.doc)
+        else:
+            session.mark_failed(e.photo, o.error)
+    time.sleep(0.5)
+    return {"done": len(session)}
+
+
+JOBS = {"process": _job_process, "export": _job_export, "session": _job_session}
+
+
+def start_job(job: str, params: dict, log: Path | None = None) -> subprocess.Popen:
+    """Run a job of this module in a child process (no namespace), e.g. to kill it part-way."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen([sys.executable, "-m", "tests.helpers_proc", job, json.dumps(params)],
+                                cwd=REPO, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if log:
+            out.close()
 
 
 if __name__ == "__main__":
@@ -255,3 +302,141 @@ if __name__ == "__main__":
     result = JOBS[job](params)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# hot folder under load (used by tests/test_reliability_hotfolder.py and the bench)
+
+def make_photo_set(source: str | os.PathLike, n: int, seed: int = 0) -> list[tuple[str, bytes]]:
+    """``n`` small, distinct, real-looking photos made from one real photo: random crops and
+    sizes (120..900 px), a visible index stamp, JPEG quality 70..95, every 7th a PNG."""
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    src = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if src is None:
+        raise FileNotFoundError(source)
+    h, w = src.shape[:2]
+    out = []
+    for i in range(n):
+        cw, ch = int(rng.integers(w // 3, w + 1)), int(rng.integers(h // 3, h + 1))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        side = int(rng.integers(120, 900))
+        s = side / max(cw, ch)
+        img = cv2.resize(src[y:y + ch, x:x + cw], (max(8, round(cw * s)), max(8, round(ch * s))),
+                         interpolation=cv2.INTER_AREA)
+        cv2.putText(img, str(i), (4, img.shape[0] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 255), 2)
+        if i % 7 == 6:          # PNGs (no end marker to check) in every write mode
+            ok, buf = cv2.imencode(".png", img)
+            ext = ".png"
+        else:
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])
+            ext = ".jpg"
+        assert ok
+        out.append((f"shot_{i:04d}{ext}", buf.tobytes()))
+    return out
+
+
+WRITE_MODES = ("slow", "append", "part_rename", "tmp_rename", "copy")
+
+
+def write_photo(folder: Path, name: str, data: bytes, mode: str, rng, staging: Path) -> None:
+    """Write one photo into the hot folder the way tethering software / people do.
+
+    slow:        one handle, chunks with pauses (0.03..0.3 s) - a camera over USB
+    append:      reopened for every chunk (each chunk ends with a close event)
+    part_rename: written as NAME.part, then renamed
+    tmp_rename:  written as .NAME.tmp (hidden), then renamed
+    copy:        copied in one go from another folder on the same disk (shutil.copyfile)
+    """
+    target = folder / name
+    if mode in ("slow", "append"):
+        n = int(rng.integers(3, 7))
+        bounds = sorted({0, len(data), *(int(v) for v in rng.integers(1, len(data), n - 1))})
+        chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+        if mode == "slow":
+            with open(target, "wb") as fh:
+                for c in chunks:
+                    fh.write(c)
+                    fh.flush()
+                    time.sleep(float(rng.uniform(0.03, 0.3)))
+        else:
+            for c in chunks:
+                with open(target, "ab") as fh:
+                    fh.write(c)
+                time.sleep(float(rng.uniform(0.03, 0.3)))
+    elif mode in ("part_rename", "tmp_rename"):
+        tmp = folder / (name + ".part" if mode == "part_rename" else "." + name + ".tmp")
+        with open(tmp, "wb") as fh:
+            half = len(data) // 2
+            fh.write(data[:half])
+            fh.flush()
+            time.sleep(float(rng.uniform(0.02, 0.2)))
+            fh.write(data[half:])
+        os.replace(tmp, target)
+    elif mode == "copy":
+        src = staging / name
+        src.write_bytes(data)
+        shutil.copyfile(src, target)
+    else:
+        raise ValueError(mode)
+
+
+def hotfolder_load(folder: Path, photos: list[tuple[str, bytes]], writers: int = 4, seed: int = 0,
+                   settle: float = 3.0, timeout: float = 300, **hot_kw) -> dict:
+    """Drop ``photos`` into ``folder`` from ``writers`` threads (modes cycling through
+    WRITE_MODES) while a ``HotFolder`` watches it exactly as the app sets it up. Returns what the
+    consumer saw: ``handed`` [(name, sha256 at hand-over, size)], ``final`` {name: sha256},
+    ``modes`` {name: mode}, ``seconds``, ``errors``."""
+    import threading
+    import numpy as np
+    from studio_app.core.hotfolder import HotFolder
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / (folder.name + "_staging")
+    staging.mkdir(exist_ok=True)
+    handed: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+
+    def on_ready(photo: Path, pair):
+        data = photo.read_bytes()           # what the processor would read now
+        with lock:
+            handed.append((photo.name, hashlib.sha256(data).hexdigest(), len(data)))
+
+    hot_kw.setdefault("stable_seconds", 1.0)     # the desktop app's defaults
+    hot_kw.setdefault("pair_window", 3.0)
+    hf = HotFolder(folder, on_ready, **hot_kw)
+    modes = {name: WRITE_MODES[i % len(WRITE_MODES)] for i, (name, _) in enumerate(photos)}
+    failures: list[str] = []
+
+    def writer(k: int):
+        rng = np.random.default_rng(seed + k)
+        for name, data in photos[k::writers]:
+            try:
+                write_photo(folder, name, data, modes[name], rng, staging)
+            except Exception as exc:        # reported, the test fails on it
+                failures.append(f"{name}: {exc!r}")
+            time.sleep(float(rng.uniform(0, 0.05)))
+
+    t0 = time.monotonic()
+    hf.start()
+    try:
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        written = time.monotonic()
+        deadline = written + timeout
+        while time.monotonic() < deadline:
+            with lock:
+                if len({h[0] for h in handed}) >= len(photos):
+                    break
+            time.sleep(0.05)
+        all_in = time.monotonic()
+        time.sleep(settle)                   # nothing may be handed over twice afterwards
+    finally:
+        hf.stop()
+    final = {name: hashlib.sha256(data).hexdigest() for name, data in photos}
+    return {"handed": handed, "final": final, "modes": modes, "errors": failures + hf.errors,
+            "seconds_writing": written - t0, "seconds_last_handover": all_in - written,
+            "leftovers": sorted(p.name for p in folder.iterdir() if p.name not in final)}

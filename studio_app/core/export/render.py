@@ -32,7 +32,19 @@ MIN_QUALITY = 60          # lowest JPEG/WebP quality tried to meet a file-size l
 
 @functools.lru_cache(maxsize=1)
 def srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """The sRGB profile embedded in catalog files. LittleCMS stamps the creation time into the
+    header; a fixed date keeps the bytes identical from run to run, so that a file written just
+    before a crash is recognised (adopted) by the next export instead of reported as a conflict."""
+    import hashlib
+    import struct
+    b = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    b[24:36] = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+    if any(b[84:100]):         # a v4 profile ID (MD5 with flags, intent and ID zeroed) is kept valid
+        z = bytearray(b)
+        z[44:48] = z[64:68] = b"\0" * 4
+        z[84:100] = b"\0" * 16
+        b[84:100] = hashlib.md5(bytes(z)).digest()
+    return bytes(b)
 
 
 # ---------------------------------------------------------------------------------------------
