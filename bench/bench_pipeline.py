@@ -1,123 +1,213 @@
-"""Pipeline benchmark: per-stage and end-to-end time and peak memory, photo in -> result document.
+"""Pipeline benchmark: per-stage and end-to-end time for 2, 12, 24 and 50-MP JPEGs and a
+RAW (DNG) file, photos per second and peak memory for a batch.
 
-Builds test photos at 2, 12, 24 and 50 MP (JPEG, quality 92) by resampling real photos
-from ../shared/data/dev (a person and a product shot) into a temporary folder — nothing is
-copied into the project — then processes each several times with the same Processor the CLI
-and the GUI use, and prints a markdown table.
+Test photos are made in a temporary folder from two real photos of the shared dev set (a
+studio model shot and a product on white), resampled to each size (JPEG quality 92); the
+RAW is a real 12-bit Bayer DNG of the person shot written with the project's own DNG writer
+(tests/badinputs.py) and developed by LibRaw. Every photo goes through the same
+``Processor.process`` the CLI and the GUI use (file in -> result folder on disk).
 
-    .venv/bin/python bench/bench_pipeline.py [--sizes 2,12,24,50] [--repeat 3] [--device auto]
-                                             [--batch 0] [--markdown docs/performance.md]
+Stages (milliseconds, median of ``--repeat`` runs after one warm-up run):
+
+* load: read + SHA-256 + decode for inference (JPEG: DCT-scaled 1/2..1/8) + working copy
+* person/product: the BlazePose person detector, which decides person vs product
+* pose: landmarks + person mask (person photos; the detector is in the column before)
+* segmentation: U2-Net-p (products) and mask refinement to full resolution (both)
+* crops, swatch (k-means), encode (mask.png, item images, swatches, result.json)
+* full decode: the full-resolution decode, on a background thread *during* the stages
+  above, so it is not part of the sum; "wait" is the time the pipeline had to wait for it
+
+    .venv/bin/python bench/bench_pipeline.py [--sizes 2,12,24,50] [--repeat 3] [--raw-mp 24]
+        [--batch 100] [--batch-mp 24] [--device auto] [--json results.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
-import resource
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DEV = Path(os.environ.get("STUDIO_SHARED_DATA", REPO.parent / "shared" / "data")) / "dev"
-
-SOURCES = {
-    "person": "persons/vton_models/049447_0.jpg",
-    "product": "products/magento_luma/mb02-blue-0.jpg",
-}
-STAGES = ("load", "resize", "pose", "segmentation", "crops", "swatch", "write")
+STAGES = ("load", "person/product", "pose", "segmentation", "crops", "swatch", "encode")
 
 
-def make_photo(src: Path, megapixels: float, out: Path) -> Path:
-    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
-    h, w = img.shape[:2]
-    s = (megapixels * 1e6 / (w * h)) ** 0.5
-    big = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
-    cv2.imwrite(str(out), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+def _make_processor(device: str):
+    from ml.device import configure_cpu_threads
+    from studio_app.core.processing import Processor
+    configure_cpu_threads()
+    proc = Processor(device=device)
+    t = time.perf_counter()
+    proc.pipeline.warm_up()
+    return proc, time.perf_counter() - t
+
+
+def _instrument_detector(proc) -> dict:
+    """Time BlazePose's person detector separately (it is what decides person/product)."""
+    acc = {"detect": 0.0}
+    model = getattr(proc.pipeline.pose, "model", None)
+    if model is not None and hasattr(model, "detect"):
+        orig = model.detect
+
+        def timed(*a, **k):
+            t = time.perf_counter()
+            try:
+                return orig(*a, **k)
+            finally:
+                acc["detect"] += time.perf_counter() - t
+        model.detect = timed
+    return acc
+
+
+def measure(proc, acc: dict, photo: Path, out: Path, repeat: int) -> dict:
+    runs = []
+    outcome = None
+    for r in range(repeat + 1):                 # the first run is a warm-up, not counted
+        acc["detect"] = 0.0
+        c = time.process_time()
+        t = time.perf_counter()
+        outcome = proc.process(photo, out)
+        wall = time.perf_counter() - t
+        cpu = time.process_time() - c
+        if not outcome.ok:
+            raise RuntimeError(f"{photo.name}: {outcome.error}")
+        if r:
+            tm = dict(outcome.timings)
+            stages = {
+                "load": tm.get("load", 0.0) + tm.get("resize", 0.0),
+                "person/product": acc["detect"],
+                "pose": max(0.0, tm.get("pose", 0.0) - acc["detect"]),
+                "segmentation": tm.get("segmentation", 0.0),
+                "crops": tm.get("crops", 0.0),
+                "swatch": tm.get("swatch", 0.0),
+                "encode": tm.get("write", 0.0),
+            }
+            runs.append({"wall": wall, "cpu": cpu, "stages": stages,
+                         "decode_full": tm.get("decode_full", 0.0),
+                         "wait": tm.get("wait_decode", 0.0)})
+    doc = outcome.doc
+    return {
+        "photo": photo.name, "kind": doc.kind, "width": doc.source.width, "height": doc.source.height,
+        "mp": round(doc.source.width * doc.source.height / 1e6, 1),
+        "stages_ms": {s: round(1000 * common.median([r["stages"][s] for r in runs]), 1) for s in STAGES},
+        "decode_full_ms": round(1000 * common.median([r["decode_full"] for r in runs]), 1),
+        "wait_ms": round(1000 * common.median([r["wait"] for r in runs]), 1),
+        "e2e_s": round(common.median([r["wall"] for r in runs]), 3),
+        "e2e_min_s": round(min(r["wall"] for r in runs), 3),
+        "cpu_s": round(common.median([r["cpu"] for r in runs]), 3),
+        "items": [it.zone for it in doc.items],
+        "load_average": round(common.load_average(), 2),
+    }
+
+
+def batch_child(photos: list[Path], n: int, device: str) -> dict:
+    """Process ``n`` photos (cycling through ``photos``, each under its own name) in this
+    process; report throughput and this process's peak memory."""
+    proc, _ = _make_processor(device)
+    rss_ready = common.rss_mb()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+        tmp = Path(tmp)
+        files = []
+        for i in range(n):
+            src = photos[i % len(photos)]
+            f = tmp / f"shot_{i:04d}{src.suffix}"
+            os.link(src, f)
+            files.append(f)
+        t = time.perf_counter()
+        c = time.process_time()
+        failed = 0
+        for f in files:
+            failed += not proc.process(f, tmp / "out").ok
+        wall = time.perf_counter() - t
+        cpu = time.process_time() - c
+    return {"photos": n, "seconds": round(wall, 2), "photos_per_s": round(n / wall, 3),
+            "cpu_s_per_photo": round(cpu / n, 3), "failed": failed,
+            "rss_models_loaded_mb": round(rss_ready), "peak_rss_mb": round(common.peak_rss_mb()),
+            "load_average": round(common.load_average(), 2)}
+
+
+def run(sizes: list[float], repeat: int, raw_mp: float, batch: int, batch_mp: float,
+        device: str, kinds=("person", "product"), log=print) -> dict:
+    common.require_dev()
+    res: dict = {"rows": [], "batch": None}
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        tmp = Path(tmp)
+        photos = []
+        for kind in kinds:
+            for mp in sizes:
+                photos.append(common.make_jpeg(kind, mp, tmp / f"{kind}_{mp:g}mp.jpg"))
+        if raw_mp:
+            photos.append(common.make_dng("person", raw_mp, tmp / f"person_{raw_mp:g}mp.dng"))
+        res["rss_before_models_mb"] = round(common.rss_mb())
+        proc, t_models = _make_processor(device)
+        res["model_load_s"] = round(t_models, 2)
+        res["machine"] = common.machine()
+        acc = _instrument_detector(proc)
+        for photo in photos:
+            row = measure(proc, acc, photo, tmp / "out", repeat)
+            row["format"] = "DNG (RAW)" if photo.suffix == ".dng" else "JPEG"
+            row["file_mb"] = round(photo.stat().st_size / 2 ** 20, 1)
+            res["rows"].append(row)
+            log(f"  {photo.name}: {row['e2e_s']:.2f} s end to end, {row['cpu_s']:.2f} s CPU, "
+                f"{row['stages_ms']}  (load avg {row['load_average']})")
+        res["peak_rss_single_mb"] = round(common.peak_rss_mb())
+        if batch:
+            srcs = [common.make_jpeg(k, batch_mp, tmp / f"batch_{k}.jpg") for k in kinds]
+            log(f"  batch of {batch} {batch_mp:g}-MP photos in a fresh process ...")
+            res["batch"] = common.run_child([str(Path(__file__).resolve()), "--child-batch", str(batch),
+                                             "--device", device, *map(str, srcs)], timeout=7200)
+            res["batch"]["mp"] = batch_mp
+            log(f"  batch: {res['batch']}")
+    return res
+
+
+def markdown(res: dict) -> str:
+    lines = ["| photo | format | size | " + " | ".join(STAGES)
+             + " | full decode (overlapped) | end to end s (median / min) | CPU s |",
+             "|" + "---|" * (len(STAGES) + 6)]
+    for r in res["rows"]:
+        cells = " | ".join(f"{r['stages_ms'][s]:.0f}" for s in STAGES)
+        lines.append(f"| {r['kind']} {r['mp']:g} MP | {r['format']} | {r['width']}x{r['height']} | {cells} | "
+                     f"{r['decode_full_ms']:.0f} (wait {r['wait_ms']:.0f}) | "
+                     f"**{r['e2e_s']:.2f}** / {r['e2e_min_s']:.2f} | {r['cpu_s']:.2f} |")
+    out = "\n".join(lines) + "\n\nStage times in milliseconds (median).\n"
+    b = res.get("batch")
+    if b:
+        out += (f"\nBatch of {b['photos']} {b['mp']:g}-MP photos (person and product alternating), "
+                f"one process: **{b['photos_per_s']:.2f} photos/s** ({b['seconds']:.0f} s, "
+                f"{b['cpu_s_per_photo']:.2f} CPU s per photo, {b['failed']} failed); "
+                f"**peak RSS {b['peak_rss_mb']} MB** ({b['rss_models_loaded_mb']} MB with the models "
+                f"loaded); load average at the end {b['load_average']}.\n")
     return out
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def machine() -> str:
-    import torch
-    dev = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {dev}, torch {torch.__version__}"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2,12,24,50")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--kinds", default="person,product")
-    ap.add_argument("--batch", type=int, default=0, help="also time a batch of N 24-MP photos (photos/s)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--raw-mp", type=float, default=24, help="RAW (DNG) size in MP; 0 = none")
+    ap.add_argument("--batch", type=int, default=100, help="photos in the batch run; 0 = none")
+    ap.add_argument("--batch-mp", type=float, default=24)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("photos", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-
-    from ml.device import configure_cpu_threads
-    from studio_app.core.processing import Processor
-    if not DEV.is_dir():
-        print(f"shared dev data not found at {DEV}", file=sys.stderr)
-        return 2
-    configure_cpu_threads()
-    proc = Processor(device=args.device)
-    t = time.perf_counter()
-    proc.pipeline.warm_up()
-    t_models = time.perf_counter() - t
-
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for kind in args.kinds.split(","):
-            for mp in [float(s) for s in args.sizes.split(",")]:
-                photo = make_photo(DEV / SOURCES[kind], mp, tmp / f"{kind}_{mp:g}mp.jpg")
-                runs = []
-                for r in range(args.repeat + 1):          # first run is a warm-up, not counted
-                    t = time.perf_counter()
-                    out = proc.process(photo, tmp / "out")
-                    total = time.perf_counter() - t
-                    if not out.ok:
-                        print(f"FAILED {photo.name}: {out.error}", file=sys.stderr)
-                        break
-                    if r:
-                        runs.append((total, out.timings))
-                if not runs:
-                    continue
-                med = statistics.median(x[0] for x in runs)
-                stage_med = {s: statistics.median(x[1].get(s, 0.0) for x in runs) for s in STAGES}
-                rows.append((kind, mp, out.doc.source.width, out.doc.source.height, stage_med, med, peak_rss_mb()))
-
-        batch_line = ""
-        if args.batch:
-            photo = make_photo(DEV / SOURCES["product"], 24, tmp / "batch_src.jpg")
-            files = []
-            for i in range(args.batch):
-                p = tmp / f"b{i:04d}.jpg"
-                os.link(photo, p)
-                files.append(p)
-            t = time.perf_counter()
-            for p in files:
-                proc.process(p, tmp / "bout")
-            dt = time.perf_counter() - t
-            batch_line = (f"\nBatch of {args.batch} 24-MP photos: {dt:.1f} s, {args.batch / dt:.2f} photos/s, "
-                          f"peak RSS {peak_rss_mb():.0f} MB\n")
-
-    print(f"\nMachine: {machine()}; model load {t_models:.2f} s\n")
-    head = "| kind | MP | size | " + " | ".join(STAGES) + " | end-to-end s | peak RSS MB |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
-    for kind, mp, w, h, st, med, rss in rows:
-        cells = " | ".join(f"{st[s] * 1000:.0f} ms" for s in STAGES)
-        print(f"| {kind} | {mp:g} | {w}x{h} | {cells} | {med:.2f} | {rss:.0f} |")
-    print(batch_line)
+    if args.child_batch:
+        print(json.dumps(batch_child([Path(p) for p in args.photos], args.child_batch, args.device)))
+        return 0
+    res = run([float(s) for s in args.sizes.split(",") if s], args.repeat, args.raw_mp, args.batch,
+              args.batch_mp, args.device, kinds=tuple(args.kinds.split(",")),
+              log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(f"\nMachine: {common.machine_line(res['machine'])}; models loaded in {res['model_load_s']} s\n")
+    print(markdown(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
     return 0
 
 

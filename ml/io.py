@@ -44,6 +44,7 @@ import os
 import stat
 import struct
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -780,16 +781,19 @@ class PendingImage:
         self.warnings = list(warnings_)
         self._value = done
         self._error: BaseException | None = None
+        self.seconds = 0.0          # how long the background decode took (0: none was needed)
         self._event = threading.Event()
         if done is not None or job is None:
             self._event.set()
         else:
             def run():
+                t0 = time.perf_counter()
                 try:
                     self._value = job()
                 except BaseException as exc:       # handed to whoever calls result()
                     self._error = exc
                 finally:
+                    self.seconds = time.perf_counter() - t0
                     self._event.set()
             self._thread = threading.Thread(target=run, name="full-decode", daemon=True)
             self._thread.start()

@@ -23,6 +23,7 @@ from ml.stages import classify
 from ml.types import Analysis, CropItem, Keypoints, LoadedImage, PoseResult
 
 WORK_SIDE = 1024          # long side of the working copy the networks see
+SWATCH_SAMPLES = 6000     # pixels per item given to k-means (sampled at random, fixed seed)
 ProgressFn = Callable[[str, float], None]   # (stage name, fraction of this photo done)
 CancelFn = Callable[[], bool]
 
@@ -177,7 +178,8 @@ class Pipeline:
                 region = swatch_stage.garment_region(img.rgb, mask, it.box, keypoints, zone=it.zone)
             else:
                 region = mask
-            it.swatch = swatch_stage.dominant_colour(img.rgb, region, box=it.box)
+            # a few thousand pixels pin a dominant colour down; k-means time grows with them
+            it.swatch = swatch_stage.dominant_colour(img.rgb, region, box=it.box, max_samples=SWATCH_SAMPLES)
             if it.swatch is None:
                 review.append(f"no colour could be measured for the {it.zone} zone")
             elif it.swatch.family == "mixed":

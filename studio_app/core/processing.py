@@ -217,6 +217,7 @@ class Processor:
             t = time.perf_counter()
             img = pending.result()
             timings["wait_decode"] = timings.get("wait_decode", 0.0) + time.perf_counter() - t
+            timings["decode_full"] = pending.seconds      # on the background thread, overlapped
             for w in img.warnings:               # anything only the full decode noticed
                 if w not in analysis.warnings:
                     analysis.warnings.append(w)
