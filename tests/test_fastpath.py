@@ -1,0 +1,210 @@
+"""The performance fast path gives the same results as the plain path.
+
+* ``ml.io.load_two_scale``: one read, a DCT-reduced decode for inference, the full decode on a
+  background thread: pixels and hash identical to ``load_image``, EXIF orientation, errors;
+* ``ml.fastpath.accelerate``: the traced channels_last U2-Net-p equals the eager network;
+* ``Processor``: a photo processed through the fast path matches the plain ``load_image`` +
+  ``Pipeline.analyze`` result (mask, keypoints, kind), the 1-bit mask.png reads back exactly,
+  previews keep their content; thread policy.
+"""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import dev_file, require_weights
+from ml.io import ImageLoadError, load_image, load_two_scale, read_photo, reduce_for
+
+torch.set_num_threads(1)
+
+PERSON = "persons/vton_models/049447_0.jpg"
+PRODUCT = "products/magento_luma/mb02-blue-0.jpg"
+
+
+def _big_jpeg(src, path, scale: float, orientation: int = 1, quality: int = 90):
+    rgb = np.asarray(Image.open(src).convert("RGB"))
+    h, w = rgb.shape[:2]
+    big = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    im = Image.fromarray(big)
+    stored = im
+    if orientation == 6:      # store the pixels rotated so that orientation 6 makes them upright
+        stored = im.transpose(Image.Transpose.ROTATE_90)
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    stored.save(path, "JPEG", quality=quality, exif=ex.tobytes())
+    return path, big
+
+
+# ---- load_two_scale ---------------------------------------------------------------------------
+
+def test_reduce_for_keeps_the_working_side():
+    assert reduce_for(6000, 4000, 1024) == 4          # 1500 px >= 1024
+    assert reduce_for(8660, 5773, 1024) == 8          # 1083 px
+    assert reduce_for(3000, 2000, 1024) == 2
+    assert reduce_for(2047, 1500, 1024) == 2          # libjpeg rounds up: 1024
+    assert reduce_for(2046, 1500, 1024) == 1          # 1023 < 1024
+    assert reduce_for(1200, 1600, 1024) == 1
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_two_scale_full_equals_load_image_and_small_is_reduced(tmp_path, orientation):
+    path, upright = _big_jpeg(dev_file(PERSON), tmp_path / "shot.jpg", 3.0, orientation)   # 2304x3072
+    small, pending = load_two_scale(path)
+    full = pending.result(timeout=60)
+    ref = load_image(path)
+    assert np.array_equal(full.rgb, ref.rgb)
+    assert full.sha256 == ref.sha256 == small.sha256 == pending.sha256
+    assert (pending.width, pending.height) == (ref.width, ref.height) == (upright.shape[1], upright.shape[0])
+    # DCT-scaled by 2: long side >= 1024, same orientation as the full photo
+    assert small.rgb.shape[:2] == ((ref.height + 1) // 2, (ref.width + 1) // 2)
+    assert any("reduced scale" in n for n in small.notes)
+    # the small decode shows the same picture (compare at the small size)
+    ref_small = cv2.resize(ref.rgb, (small.width, small.height), interpolation=cv2.INTER_AREA)
+    assert np.abs(ref_small.astype(int) - small.rgb).mean() < 2.0
+    assert pending.done and pending.seconds > 0
+
+
+def test_two_scale_on_a_small_or_non_jpeg_photo_decodes_once(tmp_path):
+    src = dev_file(PRODUCT)
+    png = tmp_path / "p.png"
+    Image.open(src).convert("RGB").save(png)
+    small, pending = load_two_scale(png)
+    assert pending.done and pending.result() is small        # one decode, the same object
+    assert np.array_equal(small.rgb, load_image(png).rgb)
+    small, pending = load_two_scale(src)                       # a JPEG already <= 2 x 1024
+    assert pending.result() is small and small.width == load_image(src).width
+
+
+def test_two_scale_reports_a_truncated_jpeg(tmp_path):
+    path, _ = _big_jpeg(dev_file(PRODUCT), tmp_path / "whole.jpg", 2.5)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError) as ei:
+        small, pending = load_two_scale(cut)
+        pending.result(timeout=60)
+    assert ei.value.reason == "truncated"
+
+
+def test_read_photo_hash_matches_and_is_reused(tmp_path):
+    path, _ = _big_jpeg(dev_file(PRODUCT), tmp_path / "x.jpg", 2.5)
+    pb = read_photo(path)
+    small, pending = load_two_scale(pb)
+    assert small.sha256 == pb.sha256 == load_image(path).sha256
+    pending.result(timeout=60)
+
+
+# ---- accelerate -------------------------------------------------------------------------------
+
+def test_accelerated_u2netp_equals_eager_on_a_photo():
+    require_weights("u2netp.onnx")
+    from ml.fastpath import accelerate
+    from ml.models.u2netp import build_u2netp
+    from ml.stages.segment import preprocess
+    eager = build_u2netp(require_weights("u2netp.onnx") / "u2netp.onnx", "cpu")
+    x = torch.from_numpy(preprocess(np.asarray(Image.open(dev_file(PRODUCT)).convert("RGB"))))
+    with torch.inference_mode():
+        ref = [o.clone() for o in eager(x)]
+    fast = accelerate(eager, "cpu", (1, 3, 320, 320))
+    assert fast is not eager                                 # really replaced on the CPU
+    with torch.inference_mode():
+        got = fast(x)
+    assert len(got) == 7
+    for g, r in zip(got, ref):
+        assert g.dtype == torch.float32 and g.shape == r.shape
+        assert float((g - r).abs().max()) < 1e-3         # float summation order only
+    # the product is found: most of the confident map lies on the product
+    assert float(got[0].max()) > 0.9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (fp16 + channels_last path)")
+def test_accelerated_u2netp_on_cuda_is_half_and_close():
+    from ml.fastpath import accelerate
+    from ml.models.u2netp import build_u2netp
+    eager = build_u2netp(require_weights("u2netp.onnx") / "u2netp.onnx", "cuda")
+    x = torch.rand(1, 3, 320, 320, device="cuda")
+    with torch.inference_mode():
+        ref = eager(x)[0].float()
+        fast = accelerate(eager.float(), "cuda", (1, 3, 320, 320))
+        got = fast(x)[0]
+    assert got.dtype == torch.float32
+    assert float((got - ref).abs().max()) < 2e-2
+
+
+def test_thread_policy_leaves_a_core(monkeypatch):
+    from ml.fastpath import inference_threads
+    monkeypatch.delenv("STUDIO_TORCH_THREADS", raising=False)
+    assert inference_threads(2) == 1
+    assert inference_threads(1) == 1
+    assert inference_threads(16) == 15
+    monkeypatch.setenv("STUDIO_TORCH_THREADS", "3")
+    assert inference_threads(2) == 3
+
+
+# ---- the Processor on the fast path -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def processor():
+    require_weights("pose_detection.tflite", "pose_landmark_full.tflite", "u2netp.onnx")
+    from studio_app.core.processing import Processor
+    return Processor(device="cpu")
+
+
+def _iou(a, b):
+    a, b = a > 127, b > 127
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+@pytest.mark.parametrize("rel,orientation", [(PERSON, 6), (PRODUCT, 1)])
+def test_processor_fast_path_matches_the_plain_path(tmp_path, processor, rel, orientation):
+    path, _ = _big_jpeg(dev_file(rel), tmp_path / "shot.jpg", 2.5, orientation)
+    out = processor.process(path, tmp_path / "out")
+    assert out.ok, out.error
+    assert out.timings["decode_full"] > 0            # the full decode really ran in the background
+    plain = processor.pipeline.analyze(load_image(path))
+    doc = out.doc
+    assert doc.kind == plain.kind
+    assert (doc.source.width, doc.source.height) == (plain.mask.shape[1], plain.mask.shape[0])
+    mask = cv2.imread(str(out.folder / doc.mask), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == plain.mask.shape
+    assert set(np.unique(mask)) <= {0, 255}
+    assert _iou(mask, plain.mask) > 0.97
+    if doc.kind == "person":
+        kp = np.array([[k.x, k.y] for k in doc.keypoints])
+        score = np.array([k.score for k in doc.keypoints])
+        vis = (score > 0.5) & (plain.keypoints.score > 0.5)
+        assert vis.sum() >= 10
+        d = np.linalg.norm(kp[vis] - plain.keypoints.xy[vis], axis=1)
+        assert np.median(d) < 0.01 * max(mask.shape)      # same points within 1 % of the photo
+    assert [i.zone for i in doc.items] == [i.zone for i in plain.items]
+
+
+def test_mask_png_is_one_bit_and_reads_back_exactly(tmp_path):
+    from studio_app.core.processing import encode_image
+    rng = np.random.default_rng(0)
+    m = ((rng.random((301, 517)) > 0.5) * 255).astype(np.uint8)
+    encode_image(tmp_path / "m.png", m)
+    assert Image.open(tmp_path / "m.png").mode == "1"
+    assert np.array_equal(cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_GRAYSCALE), m)
+    soft = m.copy()
+    soft[0, :10] = 128                                   # not binary: stays 8-bit, lossless
+    encode_image(tmp_path / "s.png", soft)
+    assert Image.open(tmp_path / "s.png").mode == "L"
+    assert np.array_equal(cv2.imread(str(tmp_path / "s.png"), cv2.IMREAD_GRAYSCALE), soft)
+
+
+def test_preview_cap_matches_a_single_area_resize():
+    from studio_app.core.processing import ITEM_MAX_SIDE, _cap
+    rgb = np.asarray(Image.open(dev_file(PERSON)).convert("RGB"))
+    big = cv2.resize(rgb, (3500, 5200), interpolation=cv2.INTER_CUBIC)
+    got = _cap(big)
+    ref = cv2.resize(big, got.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert max(got.shape[:2]) == ITEM_MAX_SIDE
+    assert np.abs(got.astype(int) - ref).mean() < 1.0
+    small = rgb[:500, :400]
+    assert _cap(small) is small
