@@ -241,3 +241,55 @@ def test_self_test_fails_cleanly_on_a_bad_photo(tmp_path):
     bad = tmp_path / "missing.jpg"
     assert run_self_test(tmp_path / "out", bad) == 1
     assert "FAILED" in (tmp_path / "out" / "selftest.txt").read_text()
+
+
+# ---- first run and Help > About (what the issue asks of the installed app) ----------------------------
+
+@pytest.mark.gui
+def test_first_run_choices_gpu_line_and_settings_location(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+    from studio_app.gui.first_run import FirstRunDialog, gpu_text
+    hot = tmp_path / "tether"
+    hot.mkdir()
+    dlg = FirstRunDialog(hot=str(hot), out=str(tmp_path / "results"), preset="amazon")
+    qtbot.addWidget(dlg)
+    import torch
+    line = dlg.gpu.text()
+    assert line == gpu_text()
+    assert line.startswith("GPU found") == torch.cuda.is_available()
+    assert torch.cuda.is_available() or "CPU" in line
+    presets = [dlg.preset.itemData(i) for i in range(dlg.preset.count())]
+    assert {"generic", "amazon", "shopify"} <= set(presets)
+    assert dlg.values() == (str(hot), str(tmp_path / "results"), "amazon")
+    # the app's settings (QSettings, native format) live in the platform's config folder
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    from studio_app.gui.app import make_app
+    make_app([])
+    if sys.platform.startswith("linux"):
+        QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "cfg"))
+        s = QSettings()
+        assert Path(s.fileName()) == tmp_path / "cfg" / "StudioCatalog" / "Studio Catalog.conf"
+
+
+@pytest.mark.gui
+def test_about_lists_version_device_and_every_model(qtbot, tmp_path):
+    from gui_helpers import FakeProcessor
+    from PySide6.QtCore import QSettings
+    from studio_app import __version__
+    from studio_app.gui.main_window import MainWindow
+    from ml.weights import status
+    w = MainWindow(tmp_path / "out", processor=FakeProcessor(),
+                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.device_text != "loading models…", timeout=10000)
+    try:
+        text = w.about_text()
+        assert f"Studio Catalog {__version__}" in text
+        assert f"Models run on: {w.device_text}" in text
+        for r in status():
+            assert r["id"] in text and r["licence"].replace("&", "&amp;")[:10] in text and r["source"] in text
+        # the About entry is in the Help menu
+        help_menu = next(a.menu() for a in w.menuBar().actions() if a.text().replace("&", "") == "Help")
+        assert any("About" in a.text() for a in help_menu.actions())
+    finally:
+        w.shutdown()
