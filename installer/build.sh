@@ -11,9 +11,11 @@ $PY -m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstal
 t1=$(date +%s)
 echo "build took $((t1 - t0)) s; bundle size: $(du -sh dist/StudioCatalog | cut -f1)"
 
-# Linux desktop integration files next to the bundle.
-install -m 644 resources/studio-catalog.desktop dist/StudioCatalog/studio-catalog.desktop
-install -m 644 resources/icons/studio-catalog.png dist/StudioCatalog/studio-catalog.png
+# Linux: the per-user installer (menu entry + icon) travels in the bundle folder; it takes the
+# desktop entry and icons from _internal/resources.
+if [ "$(uname -s)" = Linux ]; then
+  install -m 755 installer/install-linux.sh dist/StudioCatalog/install-linux.sh
+fi
 
 echo "==> self-test of the bundle"
 out=$(mktemp -d)

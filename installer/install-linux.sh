@@ -2,14 +2,20 @@
 # Install the built one-folder app for the current user on Linux, with a desktop entry and
 # icon, so it appears in the applications menu and opens photos ("Open with").
 #
-#   bash installer/install-linux.sh [BUNDLE_DIR]     # default: dist/StudioCatalog
+#   bash installer/install-linux.sh [BUNDLE_DIR]     # from a checkout; default: dist/StudioCatalog
 #   bash installer/install-linux.sh --uninstall
+#   ./install-linux.sh                                # from an unpacked bundle (build.sh puts a copy there)
 #
 # Installs to ~/.local/opt/StudioCatalog (or $PREFIX/opt/StudioCatalog when PREFIX is set, e.g.
 # PREFIX=/usr/local as root for every user), the entry to $XDG_DATA_HOME/applications and the
 # icon to the hicolor theme (256 and 512 px). No root rights needed for the per-user install.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -x "$here/StudioCatalog" ]; then           # the copy inside the bundle folder
+  DEFAULT_BUNDLE="$here"; RES="$here/_internal/resources"
+else                                            # installer/ of a checkout
+  DEFAULT_BUNDLE="$here/../dist/StudioCatalog"; RES="$here/../resources"
+fi
 ICON_NAME=studio-catalog
 DATA_HOME=${XDG_DATA_HOME:-$HOME/.local/share}
 if [ -n "${PREFIX:-}" ]; then
@@ -33,7 +39,11 @@ if [ "${1:-}" = "--uninstall" ]; then
   exit 0
 fi
 
-BUNDLE=${1:-dist/StudioCatalog}
+BUNDLE=$(cd "${1:-$DEFAULT_BUNDLE}" 2>/dev/null && pwd || echo "${1:-$DEFAULT_BUNDLE}")
+if [ "$BUNDLE" = "$APP_DIR" ]; then
+  echo "already installed at $APP_DIR" >&2
+  exit 1
+fi
 if [ ! -x "$BUNDLE/StudioCatalog" ]; then
   echo "no built app at $BUNDLE (run: bash installer/build.sh)" >&2
   exit 1
@@ -46,14 +56,14 @@ rm -rf "$APP_DIR"
 mv "$staging" "$APP_DIR"
 
 install -d "$ICONS/256x256/apps" "$ICONS/512x512/apps" "$(dirname "$ENTRY")"
-install -m 644 resources/icons/studio-catalog-256.png "$ICONS/256x256/apps/$ICON_NAME.png"
-install -m 644 resources/icons/studio-catalog.png "$ICONS/512x512/apps/$ICON_NAME.png"
+install -m 644 "$RES/icons/studio-catalog-256.png" "$ICONS/256x256/apps/$ICON_NAME.png"
+install -m 644 "$RES/icons/studio-catalog.png" "$ICONS/512x512/apps/$ICON_NAME.png"
 
 # The entry from resources/, with Exec pointing at the installed executable.
 exe="$APP_DIR/StudioCatalog"
 case "$exe" in *" "*) exec_line="Exec=\"$exe\" %F" ;; *) exec_line="Exec=$exe %F" ;; esac
 tmp="$ENTRY.tmp.$$"
-sed -e "s|^Exec=.*|$exec_line|" -e "/^TryExec=/d" resources/studio-catalog.desktop > "$tmp"
+sed -e "s|^Exec=.*|$exec_line|" -e "/^TryExec=/d" "$RES/studio-catalog.desktop" > "$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$ENTRY"
 if command -v desktop-file-validate >/dev/null 2>&1; then
