@@ -117,7 +117,7 @@ def test_disk_full_while_processing_injected(processor, tmp_path, dev_data, monk
         assert not o.ok
         assert "\n" not in o.error and "disk is full" in o.error and dev_file(rel).name in o.error, o.error
         errors.append(o.error)
-    assert faults.injected == 3
+    assert faults.injected >= 3
     faults.clear()
     tree = _assert_clean(out)
     assert list(tree["done"]) == [first.folder.name], "a photo that failed left a result behind"
