@@ -47,12 +47,49 @@ def pick_photos(root: Path | None, n: int) -> list[Path]:
     return out
 
 
+PROBE = r"""
+import sys, time
+late = []
+nxt = time.perf_counter() + 0.005
+try:
+    while True:
+        time.sleep(max(0.0, nxt - time.perf_counter()))
+        now = time.perf_counter()
+        late.append(now - nxt)
+        nxt = now + 0.005
+except KeyboardInterrupt:
+    pass
+late.sort()
+print(f"{late[len(late) // 2] * 1000:.1f} {late[int(0.99 * (len(late) - 1))] * 1000:.1f} {late[-1] * 1000:.1f}")
+"""
+
+
+def start_probe():
+    """A separate process with the same 5 ms sleep loop as the stall watcher: its lateness is
+    what the machine's CPU load alone does to any thread (no GIL shared with the app)."""
+    import subprocess
+    return subprocess.Popen([sys.executable, "-c", PROBE], stdout=subprocess.PIPE, text=True)
+
+
+def stop_probe(proc) -> str:
+    import signal
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    try:
+        med, p99, mx = out.split()
+        return f"median {med} ms, 99% {p99} ms, max {mx} ms"
+    except ValueError:
+        return "n/a"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=None)
     ap.add_argument("--n", type=int, default=50, help="photos in the stall batch")
     ap.add_argument("--latency", type=int, default=5, help="photos for the hot-folder latency test")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--profile", action="store_true",
+                    help="sample the GUI thread's stack during stalls and print where the time went")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -103,8 +140,16 @@ def main(argv=None) -> int:
     gaps: list[float] = []
     last = [time.perf_counter()]
 
+    watch = None
+    if args.profile:
+        from studio_app.gui.stallwatch import StallWatch
+        watch = StallWatch()
+        watch.start()
+
     def tick():
         now = time.perf_counter()
+        if watch is not None:
+            watch.tick()
         gaps.append(now - last[0])
         last[0] = now
     hb = QTimer()
@@ -124,12 +169,21 @@ def main(argv=None) -> int:
 
     def done():
         return all((e := win.session.get(k)) is not None and e.status not in ("queued", "processing") for k in keys)
-    app_exec_deadline = time.monotonic() + 60 * 60
-    while not done() and time.monotonic() < app_exec_deadline:
-        app.processEvents()
-        time.sleep(0.001)
+    # a real event loop (as in the app), not a processEvents() polling loop
+    from PySide6.QtCore import QEventLoop
+    loop = QEventLoop()
+    check = QTimer()
+    check.setInterval(50)
+    check.timeout.connect(lambda: done() and loop.quit())
+    check.start()
+    probe = start_probe()
+    loop.exec()
+    check.stop()
     batch_s = time.perf_counter() - t0
+    probe_stats = stop_probe(probe)
     hb.stop()
+    if watch is not None:
+        watch.stop()
     stalls = sorted((g - 0.010) * 1000 for g in gaps)
     errors = sum(1 for k in keys if win.session.get(k).status == "error")
     win.shutdown()
@@ -146,11 +200,17 @@ def main(argv=None) -> int:
     row(f"batch of {len(batch)} photos, wall time", f"{batch_s:.1f} s ({batch_s / max(1, len(batch)):.2f} s/photo)")
     row("batch errors", str(errors))
     row("heartbeat ticks (10 ms timer)", str(len(gaps)))
+    import subprocess
+    row("machine load (uptime)", subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip())
     if stalls:
         row("UI stall, longest", f"{stalls[-1]:.1f} ms")
         row("UI stall, 99th percentile", f"{stalls[int(0.99 * (len(stalls) - 1))]:.1f} ms")
         row("UI stall, median", f"{stalls[len(stalls) // 2]:.1f} ms")
         row("UI stall <= 50 ms target", "met" if stalls[-1] <= 50 else "NOT met")
+    row("other process's 5 ms sleep loop, lateness (CPU load)", "")
+    print(f"    {probe_stats}")
+    if watch is not None:
+        print(watch.report())
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, QSize, Qt, QThre
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
-from .overlays import BoxItem, BrushCursor, MaskItem, Skeleton
+from .overlays import BoxItem, BrushCursor, MaskItem, Skeleton, mask_overlay_image
 
 DISPLAY_MAX_SIDE = 2560
 ZOOM_STEP = 1.25
@@ -21,47 +21,66 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 
 
 class _LoadSignals(QObject):
-    done = Signal(str, str, object, object)      # token, photo, QImage | None, mask ndarray | None
+    done = Signal(str, str, object, object)      # token, photo, QImage | None, _MaskData | None
+
+
+class _MaskData:
+    """The mask as read by the loader: the source-size array (kept for edits) and its tinted
+    display-size overlay image, made on the loader thread."""
+
+    def __init__(self, array: np.ndarray, overlay: QImage | None, scale: float):
+        self.array, self.overlay, self.scale = array, overlay, scale
+
+
+def decode_display_image(photo: str, max_side: int = DISPLAY_MAX_SIDE) -> QImage | None:
+    """The photo decoded at display size (QImageReader scales while decoding; RAW and anything
+    Qt cannot read via the project's loader). Any thread."""
+    img = None
+    r = QImageReader(photo)
+    r.setAutoTransform(True)
+    full = r.size()
+    if full.isValid() and full.width() > 0:
+        # autoTransform may swap w/h (EXIF rotation); scale by the long side either way
+        s = max_side / max(full.width(), full.height())
+        if s < 1:
+            r.setScaledSize(QSize(max(1, round(full.width() * s)), max(1, round(full.height() * s))))
+        q = r.read()
+        if not q.isNull():
+            img = q.convertToFormat(QImage.Format_RGB32)
+    if img is None:
+        try:
+            from studio_app.core.edits import load_rgb
+            rgb = np.ascontiguousarray(load_rgb(photo))
+            import cv2
+            h, w = rgb.shape[:2]
+            s = min(1.0, max_side / max(h, w))
+            if s < 1:
+                rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            h, w = rgb.shape[:2]
+            img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).convertToFormat(QImage.Format_RGB32)
+        except Exception:
+            img = None
+    return img
 
 
 class _LoadJob(QRunnable):
-    """Decode the photo at display size (QImageReader; RAW via ml.io) and read the mask."""
+    """Off the GUI thread: decode the photo at display size (unless the caller already has it),
+    read mask.png and build its tinted overlay at display size."""
 
-    def __init__(self, token: str, photo: str, mask_path: str | None, size: tuple[int, int] | None,
+    def __init__(self, token: str, photo: str, mask_path: str | None, img: QImage | None,
                  signals: _LoadSignals):
         super().__init__()
-        self.token, self.photo, self.mask_path, self.size, self.signals = token, photo, mask_path, size, signals
+        self.token, self.photo, self.mask_path, self.img, self.signals = token, photo, mask_path, img, signals
 
     def run(self) -> None:
-        img = None
-        r = QImageReader(self.photo)
-        r.setAutoTransform(True)
-        full = r.size()
-        if full.isValid() and full.width() > 0:
-            # autoTransform may swap w/h (EXIF rotation); scale by the long side either way
-            s = DISPLAY_MAX_SIDE / max(full.width(), full.height())
-            if s < 1:
-                r.setScaledSize(QSize(max(1, round(full.width() * s)), max(1, round(full.height() * s))))
-            q = r.read()
-            if not q.isNull():
-                img = q.convertToFormat(QImage.Format_RGB32)
-        if img is None:
-            try:  # RAW and anything Qt cannot read: the project's own loader
-                from studio_app.core.edits import load_rgb
-                rgb = np.ascontiguousarray(load_rgb(self.photo))
-                import cv2
-                h, w = rgb.shape[:2]
-                s = min(1.0, DISPLAY_MAX_SIDE / max(h, w))
-                if s < 1:
-                    rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-                h, w = rgb.shape[:2]
-                img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
-            except Exception:
-                img = None
+        img = self.img if self.img is not None else decode_display_image(self.photo)
         mask = None
-        if self.mask_path and Path(self.mask_path).exists():
+        if img is not None and self.mask_path and Path(self.mask_path).exists():
             import cv2
-            mask = cv2.imread(self.mask_path, cv2.IMREAD_GRAYSCALE)
+            arr = cv2.imread(self.mask_path, cv2.IMREAD_GRAYSCALE)
+            if arr is not None:
+                scale = img.width() / max(1, arr.shape[1])
+                mask = _MaskData(arr, mask_overlay_image(arr, min(1.0, scale)), scale)
         self.signals.done.emit(self.token, self.photo, img, mask)
 
 
@@ -106,7 +125,8 @@ class Canvas(QGraphicsView):
         self._stroke: list[tuple[float, float]] | None = None
         self._token = 0
         self._pending_doc = None
-        self._cache: tuple[str, QImage] | None = None
+        self._image: QImage | None = None        # display-size decode of the photo on screen
+        self._mask_array: np.ndarray | None = None
         self._signals = _LoadSignals()
         self._signals.done.connect(self._loaded)
         self._pool = QThreadPool(self)
@@ -120,30 +140,45 @@ class Canvas(QGraphicsView):
 
     # ---- showing a photo and its result --------------------------------------------------------
     def show_photo(self, photo: str | None, doc=None, folder: str | None = None) -> None:
-        """Show ``photo`` with the overlays of ``doc``; the image is decoded in the background."""
+        """Show ``photo`` with the overlays of ``doc``. Decoding the photo, reading mask.png and
+        tinting it happen on a loader thread; the GUI thread only wraps ready images."""
         if photo is None:
             self.clear()
-            return
-        if photo == self.photo and self.photo_item is not None:
-            self.set_document(doc, folder)
             return
         self._token += 1
         self._pending_doc = (doc, folder)
         mask_path = str(Path(folder) / doc.mask) if (doc is not None and folder) else None
-        self._pool.start(_LoadJob(str(self._token), photo, mask_path, None, self._signals))
+        same = photo == self.photo and self._image is not None
+        if same and mask_path is None:
+            self._pool.clear()
+            self.set_document(doc, folder)
+            self.shown.emit(photo)
+            return
+        self._pool.start(_LoadJob(str(self._token), photo, mask_path, self._image if same else None,
+                                  self._signals))
 
     def _loaded(self, token: str, photo: str, img, mask) -> None:
         if token != str(self._token):
             return                              # the operator moved on meanwhile
         doc, folder = self._pending_doc
+        if photo == self.photo and img is self._image and self.photo_item is not None:
+            # the same photo again (re-processed / reloaded): keep the pixmap, new overlays
+            self._clear_overlays()
+            self._set_mask_data(mask)
+            self._build_overlays(doc, mask)
+            self.doc = doc
+            self.shown.emit(photo)
+            return
         self._clear_items()
         self.photo = photo
+        self._image = img
         self._hint.setVisible(False)
         if img is None:
             self._hint.setText(f"{Path(photo).name}\ncannot be shown")
             self._hint.setVisible(True)
             self.scene().setSceneRect(self._hint.boundingRect().adjusted(-40, -40, 40, 40))
             self.resetTransform()
+            self.doc = None
             self.shown.emit(photo)
             return
         src_w = doc.source.width if doc is not None else img.width()
@@ -154,36 +189,60 @@ class Canvas(QGraphicsView):
         self.photo_item.setZValue(0)
         self.scene().addItem(self.photo_item)
         self.scene().setSceneRect(QRectF(0, 0, img.width() / self.display_scale, img.height() / self.display_scale))
-        self._mask_array = mask
+        self._set_mask_data(mask)
         self._build_overlays(doc, mask)
         self.doc = doc
         self.fit()
         self.shown.emit(photo)
 
+    def _set_mask_data(self, mask) -> None:
+        self._mask_array = None if mask is None else mask.array
+
     def set_document(self, doc, folder: str | None = None, mask: np.ndarray | None = None) -> None:
-        """Rebuild the overlays of the photo on screen (after an edit / undo)."""
+        """Rebuild the overlays of the photo on screen (after an edit / undo). The mask layer is
+        rebuilt only when ``mask`` is a different array from the one shown (a mask edit or its
+        undo); otherwise the shown layer is kept: no disk read, no re-tinting."""
         self.doc = doc
-        if mask is None and doc is not None and folder:
+        keep_mask = (doc is not None and self.mask_item is not None
+                     and (mask is None or mask is self._mask_array))
+        if keep_mask:
+            self._clear_overlays(keep_mask=True)
+            self._build_overlays(doc, None)
+            return
+        data = None
+        if mask is not None:
+            data = _MaskData(mask, None, self.display_scale)
+        elif doc is not None and folder:
             import cv2
             p = Path(folder) / doc.mask
-            mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.exists() else None
-        self._mask_array = mask
+            arr = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.exists() else None
+            data = None if arr is None else _MaskData(arr, None, self.display_scale)
         self._clear_overlays()
-        self._build_overlays(doc, mask)
+        self._set_mask_data(data)
+        self._build_overlays(doc, data)
+
+    def shutdown(self) -> None:
+        """Drop queued loads and wait for a running one. Call before the canvas is destroyed:
+        the pool's destructor would otherwise wait for a Python job while holding the GIL."""
+        self._token += 1
+        self._pool.clear()
+        self._pool.waitForDone(10000)
 
     def clear(self) -> None:
         self._token += 1
         self._clear_items()
         self.photo = None
+        self._image = None
+        self._mask_array = None
         self.doc = None
         self._hint.setText("Drop photos or a folder here\nor choose a hot folder (File menu)")
         self._hint.setVisible(True)
         self.scene().setSceneRect(self._hint.boundingRect())
         self.resetTransform()
 
-    def _clear_overlays(self) -> None:
+    def _clear_overlays(self, keep_mask: bool = False) -> None:
         sc = self.scene()
-        if self.mask_item is not None:
+        if self.mask_item is not None and not keep_mask:
             sc.removeItem(self.mask_item)
             self.mask_item = None
         if self.skeleton is not None:
@@ -206,8 +265,9 @@ class Canvas(QGraphicsView):
         if doc is None:
             return
         bounds = QRectF(0, 0, doc.source.width, doc.source.height)
-        if mask is not None and mask.shape[:2] == (doc.source.height, doc.source.width):
-            self.mask_item = MaskItem(mask, min(1.0, self.display_scale))
+        if mask is not None and mask.array.shape[:2] == (doc.source.height, doc.source.width):
+            self.mask_item = MaskItem(mask.overlay if mask.overlay is not None else mask.array,
+                                      min(1.0, self.display_scale))
             self.mask_item.setVisible(self.show_mask)
             self.scene().addItem(self.mask_item)
         for it in doc.items:

@@ -166,6 +166,11 @@ class Filmstrip(QListWidget):
         if it is not None:
             it.setData(THUMB_ROLE, QPixmap.fromImage(img))
 
+    def shutdown(self) -> None:
+        """Drop queued thumbnails and wait for a running one (see ``Canvas.shutdown``)."""
+        self._pool.clear()
+        self._pool.waitForDone(10000)
+
     def remove(self, photo: str) -> None:
         it = self._rows.pop(photo, None)
         if it is not None:

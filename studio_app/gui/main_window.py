@@ -817,6 +817,8 @@ class MainWindow(QMainWindow):
             self.hot.stop()
             self.hot = None
         self.worker_thread.shutdown()
+        self.canvas.shutdown()
+        self.filmstrip.shutdown()
         self._save_timer.stop()
         with self._save_lock:
             try:

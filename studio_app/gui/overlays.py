@@ -319,33 +319,55 @@ class BoxItem(QGraphicsRectItem):
             painter.drawRect(QRectF(c.x() - h / 2, c.y() - h / 2, h, h))
 
 
+def _tint_lut(tint) -> np.ndarray:
+    """256-entry table mask value -> premultiplied ARGB32 pixel (uint32): background (<= 127)
+    dimmed with ``tint``, subject transparent."""
+    r, g, b, a = (int(v) for v in tint)
+    px = (a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255)
+    lut = np.zeros(256, np.uint32)
+    lut[:128] = px
+    return lut
+
+
 def mask_to_image(mask: np.ndarray, tint=theme.MASK_TINT) -> QImage:
     """uint8 mask (255 = subject) -> premultiplied ARGB QImage: the *background* is dimmed with
-    ``tint``, the subject is left untouched (its colours stay true for judging)."""
+    ``tint``, the subject is left untouched (its colours stay true for judging). One table
+    look-up per pixel; safe to call on any thread."""
+    mask = np.ascontiguousarray(mask)
     h, w = mask.shape[:2]
-    r, g, b, a = tint
-    rgba = np.zeros((h, w, 4), np.uint8)
-    on = mask <= 127
-    # premultiplied BGRA byte order (little endian ARGB32)
-    rgba[on] = (b * a // 255, g * a // 255, r * a // 255, a)
-    img = QImage(rgba.data, w, h, 4 * w, QImage.Format_ARGB32_Premultiplied)
+    argb = _tint_lut(tint)[mask]
+    img = QImage(argb.data, w, h, 4 * w, QImage.Format_ARGB32_Premultiplied)
     return img.copy()
+
+
+def display_mask(mask: np.ndarray, display_scale: float) -> np.ndarray:
+    """The source-size mask at display resolution (nearest neighbour keeps it binary)."""
+    if display_scale >= 1.0:
+        return mask
+    import cv2
+    h, w = mask.shape[:2]
+    return cv2.resize(mask, (max(1, round(w * display_scale)), max(1, round(h * display_scale))),
+                      interpolation=cv2.INTER_NEAREST)
+
+
+def mask_overlay_image(mask: np.ndarray, display_scale: float, tint=theme.MASK_TINT) -> QImage:
+    """Resize + tint: what a MaskItem shows. Built on the loader thread, never on the GUI thread
+    for a newly shown photo."""
+    return mask_to_image(display_mask(mask, display_scale), tint)
 
 
 class MaskItem(QGraphicsPixmapItem):
     """The mask, tinted, at display resolution, scaled to cover the photo. Brush strokes paint into
-    the displayed image at once (live feedback); the real edit happens on release."""
+    the displayed image at once (live feedback); the real edit happens on release.
 
-    def __init__(self, mask: np.ndarray, display_scale: float, tint=theme.MASK_TINT):
+    ``mask`` is either the source-size uint8 mask or an already tinted display-size QImage
+    (``mask_overlay_image``, prepared off the GUI thread)."""
+
+    def __init__(self, mask, display_scale: float, tint=theme.MASK_TINT):
         super().__init__()
         self.tint = QColor(*tint)
         self.display_scale = display_scale       # display pixels per source pixel
-        if display_scale < 1.0:
-            import cv2
-            h, w = mask.shape[:2]
-            mask = cv2.resize(mask, (max(1, round(w * display_scale)), max(1, round(h * display_scale))),
-                              interpolation=cv2.INTER_NEAREST)
-        self.image = mask_to_image(mask, tint)
+        self.image = mask if isinstance(mask, QImage) else mask_overlay_image(mask, display_scale, tint)
         self.setPixmap(QPixmap.fromImage(self.image))
         self.setScale(1.0 / display_scale)
         self.setZValue(10)
