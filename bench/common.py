@@ -121,15 +121,17 @@ def machine_line(m: dict) -> str:
             f"{m['os']}; {m['date']}; 1-min load average at start {m['load_average']}")
 
 
-def run_child(args: list[str], timeout: float = 3600) -> dict:
+def run_child(args: list[str], timeout: float = 3600, parse: bool = True):
     """Run a benchmark step in a fresh Python process (so its peak memory is its own) and
-    return the JSON object it prints on its last line."""
+    return the JSON object it prints on its last line (``parse=False``: its stdout)."""
     env = dict(os.environ)
     r = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                        env=env, cwd=str(REPO))
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    if r.stderr:
+        sys.stderr.write(r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1]) if parse else r.stdout
 
 
 def median(xs):

@@ -37,6 +37,7 @@ process-global state, so do not rely on warning filters of other threads meanwhi
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -734,8 +735,12 @@ def _decode(path: str, data: bytes, *, max_pixels: int, reduce: int,
     if fmt == "TIFF" and ext_fmt == "RAW":
         fmt = "RAW"     # NEF, ARW, DNG, ... are TIFF containers
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # catch_warnings swaps process-global state: a decode running on a background thread
+    # (load_two_scale) must not use it, or the two threads would restore each other's state.
+    capture = threading.current_thread() is not getattr(_BACKGROUND, "thread", None)
+    with (warnings.catch_warnings(record=True) if capture else contextlib.nullcontext([])) as caught:
+        if capture:
+            warnings.simplefilter("always")
         exif = icc = None
         if fmt == "RAW":
             rgb, exif = _load_raw(path, data, reduce, max_pixels, notes, warns)
@@ -764,6 +769,9 @@ def _decode(path: str, data: bytes, *, max_pixels: int, reduce: int,
 # ---------------------------------------------------------------------------------------
 # two scales from one read: a small decode for inference now, the full one in the background
 # ---------------------------------------------------------------------------------------
+_BACKGROUND = threading.local()      # .thread is set on a background decode thread
+
+
 class PendingImage:
     """The full-resolution decode of a photo, running on a background thread.
 
@@ -787,6 +795,7 @@ class PendingImage:
             self._event.set()
         else:
             def run():
+                _BACKGROUND.thread = threading.current_thread()
                 t0 = time.perf_counter()
                 try:
                     self._value = job()
@@ -808,6 +817,9 @@ class PendingImage:
         if self._error is not None:
             raise self._error
         assert self._value is not None
+        for w in self.warnings:          # decoder warnings, recorded by the small decode
+            if w not in self._value.warnings:
+                self._value.warnings.append(w)
         return self._value
 
     @property
@@ -822,6 +834,13 @@ def reduce_for(width: int, height: int, work_side: int) -> int:
         if -(-long_side // r) >= work_side:
             return r
     return 1
+
+
+def _is_raw_data(data: bytes, path: str) -> bool:
+    """Whether :func:`_decode` would develop these bytes with LibRaw."""
+    fmt = _sniff(data)
+    ext_fmt = _ext_format(os.path.splitext(path)[1].lower())
+    return fmt == "RAW" or (fmt in (None, "TIFF") and ext_fmt == "RAW")
 
 
 class PhotoBytes:
@@ -853,8 +872,11 @@ def load_two_scale(path: str | os.PathLike | PhotoBytes, *, work_side: int = 102
     memory of a full decode). ``pending_full`` decodes the same bytes at full resolution on
     a background thread meanwhile (libjpeg releases the GIL), so inference on ``small`` and
     the full decode overlap; the result is exactly ``load_image(path)``. Both report the same
-    ``sha256`` (the bytes are read and hashed once). Non-JPEG formats (PNG, TIFF, RAW, ...)
-    are decoded once at full size and ``small`` is that same image.
+    ``sha256`` (the bytes are read and hashed once). A camera RAW file is developed by
+    LibRaw at half size (no demosaicing) for ``small`` while the full demosaic runs in the
+    background. Other formats (PNG, TIFF, ...) are decoded once at full size and ``small``
+    is that same image. Decoder warnings are recorded by the small decode (the background
+    thread leaves Python's process-global warning state alone) and copied to the full image.
 
     Raises :class:`ImageLoadError` for anything :func:`load_image` would refuse; a failure
     that only the full decode finds is raised by ``pending_full.result()``.
@@ -874,6 +896,19 @@ def load_two_scale(path: str | os.PathLike | PhotoBytes, *, work_side: int = 102
                 r = reduce_for(w, h, work_side)
         except Exception:
             r = 1          # let the full decode below report what is wrong
+    elif _is_raw_data(data, p):
+        try:
+            import rawpy
+            with rawpy.imread(io.BytesIO(data)) as raw:
+                sz = raw.sizes
+                w, h = int(sz.width), int(sz.height)
+                upright = (h, w) if sz.flip in (5, 6) else (w, h)
+            if 0 < w * h <= max_pixels:
+                # LibRaw's half-size development (no demosaicing) for inference, the full
+                # demosaic on the background thread (LibRaw releases the GIL)
+                r = min(reduce_for(w, h, work_side), 4)
+        except Exception:
+            r = 1
     if r == 1:
         full = _decode_guarded(p, data, max_pixels=max_pixels, reduce=1, digest=digest)
         return full, PendingImage(p, digest, full.format, full.width, full.height,
@@ -881,7 +916,7 @@ def load_two_scale(path: str | os.PathLike | PhotoBytes, *, work_side: int = 102
     # Start the full decode first: it is the long one; the small decode runs beside it.
     job = functools.partial(_decode_guarded, p, data, max_pixels=max_pixels, reduce=1,
                             digest=digest)
-    pending = PendingImage(p, digest, "JPEG", upright[0], upright[1], [], job=job)
+    pending = PendingImage(p, digest, "?", upright[0], upright[1], [], job=job)
     try:
         small = _decode_guarded(p, data, max_pixels=max_pixels, reduce=r, digest=digest)
     except ImageLoadError:

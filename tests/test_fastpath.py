@@ -208,3 +208,29 @@ def test_preview_cap_matches_a_single_area_resize():
     assert np.abs(got.astype(int) - ref).mean() < 1.0
     small = rgb[:500, :400]
     assert _cap(small) is small
+
+
+def test_two_scale_raw_half_size_for_inference_full_demosaic_in_background(tmp_path):
+    from badinputs import make_dng
+    rgb = np.asarray(Image.open(dev_file(PRODUCT)).convert("RGB"))
+    big = cv2.resize(rgb, (1700, 2200), interpolation=cv2.INTER_CUBIC)      # W, H even
+    path = tmp_path / "shot.dng"
+    path.write_bytes(make_dng((big.astype(np.float32) / 255.0) ** 2.2, orientation=6))
+    small, pending = load_two_scale(path)
+    assert not pending.done or pending.seconds > 0
+    full = pending.result(timeout=120)
+    ref = load_image(path)
+    assert full.format == "RAW" and np.array_equal(full.rgb, ref.rgb)
+    assert (pending.width, pending.height) == (ref.width, ref.height) == (2200, 1700)   # rotated
+    assert abs(small.width - ref.width // 2) <= 1 and abs(small.height - ref.height // 2) <= 1
+    assert any("half size" in n for n in small.notes)
+
+
+def test_background_decode_leaves_warning_state_alone(tmp_path):
+    import warnings
+    before = (warnings.showwarning, list(warnings.filters))
+    path, _ = _big_jpeg(dev_file(PRODUCT), tmp_path / "x.jpg", 2.5)
+    for _ in range(3):
+        small, pending = load_two_scale(path)
+        pending.result(timeout=60)
+    assert warnings.showwarning is before[0] and warnings.filters == before[1]

@@ -16,6 +16,7 @@ import os
 import re
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -257,8 +258,14 @@ class Processor:
         atomic.remove_stale_temporaries(folder)
         had_doc = result_path(folder).exists()
         try:
-            encode_image(folder / doc.mask, mask)
-            write_item_files(doc, folder, rgb, mask)
+            # The full-size mask is encoded on a second thread while the items are rendered
+            # (OpenCV and zlib release the GIL): the two largest writes overlap on two cores.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mask-png") as pool:
+                mask_job = pool.submit(encode_image, folder / doc.mask, mask)
+                try:
+                    write_item_files(doc, folder, rgb, mask)
+                finally:
+                    mask_job.result()         # (re-)raises a failed mask write
             save(doc, folder)
         except BaseException:
             if not had_doc:
