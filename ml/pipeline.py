@@ -91,9 +91,10 @@ class Pipeline:
                 progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                 work: LoadedImage | np.ndarray | None = None) -> Analysis:
         """Analyse one photo. ``work``: optionally a reduced-scale decode of the same photo
-        (``ml.io.load_two_scale``); the networks then run on it and ``img`` may be an
-        ``ml.io.PendingImage`` whose full-resolution pixels are still being decoded: they
-        are first needed by the swatch stage, after the networks have run."""
+        (``ml.io.load_two_scale``); the networks run on it, colours are measured on it, and
+        ``img`` may be an ``ml.io.PendingImage`` whose full-resolution pixels are still being
+        decoded: only its size and warnings are used here, so the caller waits for the full
+        decode only when it writes the outputs."""
         from ml.stages import crops as crops_stage
         from ml.stages import segment as seg_stage
         from ml.stages import swatch as swatch_stage
@@ -110,8 +111,12 @@ class Pipeline:
 
         t = time.perf_counter()
         W, H = img.width, img.height
-        src = img.rgb if work is None else (work.rgb if hasattr(work, "rgb") else np.asarray(work))
+        reduced = work is not None
+        src = img.rgb if not reduced else (work.rgb if hasattr(work, "rgb") else np.asarray(work))
         work, _ = working_copy(src)
+        # Colours are measured on the reduced decode when there is one (long side >= 1024 px;
+        # k-means samples a few thousand pixels anyway), else on the photo itself.
+        colour_src = src if reduced else None
         del src
         sx, sy = W / work.shape[1], H / work.shape[0]     # source px per working px
         timings["resize"] = time.perf_counter() - t
@@ -167,19 +172,30 @@ class Pipeline:
 
         step("swatch", 0.8)
         t = time.perf_counter()
-        if hasattr(img, "result") and not getattr(img, "done", True):
-            t_wait = time.perf_counter()
-            img.result()              # the full decode (normally finished during inference)
-            timings["wait_decode"] = time.perf_counter() - t_wait
+        if colour_src is not None and colour_src.shape[:2] != (H, W):
+            cs_h, cs_w = colour_src.shape[:2]
+            fx, fy = cs_w / W, cs_h / H
+            c_rgb = colour_src
+            c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
+            c_kp = _scale_xy(keypoints, fx, fy)
+
+            def c_box(b):
+                return (b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy)
+        else:
+            c_rgb, c_mask, c_kp = img.rgb, mask, keypoints
+
+            def c_box(b):
+                return b
         for it in items:
             if it.zone == "full":
                 continue
+            box = c_box(it.box)
             if kind == "person":
-                region = swatch_stage.garment_region(img.rgb, mask, it.box, keypoints, zone=it.zone)
+                region = swatch_stage.garment_region(c_rgb, c_mask, box, c_kp, zone=it.zone)
             else:
-                region = mask
+                region = c_mask
             # a few thousand pixels pin a dominant colour down; k-means time grows with them
-            it.swatch = swatch_stage.dominant_colour(img.rgb, region, box=it.box, max_samples=SWATCH_SAMPLES)
+            it.swatch = swatch_stage.dominant_colour(c_rgb, region, box=box, max_samples=SWATCH_SAMPLES)
             if it.swatch is None:
                 review.append(f"no colour could be measured for the {it.zone} zone")
             elif it.swatch.family == "mixed":

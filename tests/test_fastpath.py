@@ -182,6 +182,18 @@ def test_processor_fast_path_matches_the_plain_path(tmp_path, processor, rel, or
         d = np.linalg.norm(kp[vis] - plain.keypoints.xy[vis], axis=1)
         assert np.median(d) < 0.01 * max(mask.shape)      # same points within 1 % of the photo
     assert [i.zone for i in doc.items] == [i.zone for i in plain.items]
+    # colours measured on the reduced decode agree with those measured on the full photo
+    from ml import colour
+    n = 0
+    for fast_it, plain_it in zip(doc.items, plain.items):
+        if fast_it.swatch is None or plain_it.swatch is None:
+            assert fast_it.swatch is None and plain_it.swatch is None
+            continue
+        de = float(colour.delta_e(colour.srgb_to_lab(np.array([fast_it.swatch.rgb], np.uint8))[0],
+                                  colour.srgb_to_lab(np.array([plain_it.swatch.rgb], np.uint8))[0]))
+        assert de < 6.0, (fast_it.zone, fast_it.swatch.rgb, plain_it.swatch.rgb)
+        n += 1
+    assert n >= 1
 
 
 def test_mask_png_is_one_bit_and_reads_back_exactly(tmp_path):
