@@ -28,10 +28,10 @@ Typical use:
 class ProgressLine:
     """One updating progress line on a terminal; plain lines otherwise (logs, CI)."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream=None):
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream if stream is not None else sys.stderr    # the stderr of now, not of import time
+        self.tty = self.stream.isatty()
         self.t0 = time.perf_counter()
 
     def update(self, i: int, name: str, stage: str, frac: float) -> None:
