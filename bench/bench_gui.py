@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=50, help="photos in the stall batch")
     ap.add_argument("--latency", type=int, default=5, help="photos for the hot-folder latency test")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--in-process", action="store_true",
+                    help="models on the worker thread of the app's process (the old way) instead of a child process")
     ap.add_argument("--profile", action="store_true",
                     help="sample the GUI thread's stack during stalls and print where the time went")
     args = ap.parse_args(argv)
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
     hot.mkdir()
     settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)
     t_load = time.perf_counter()
-    win = MainWindow(tmp / "out", processor_factory=processor_factory(args.device), hot_folder=hot,
+    win = MainWindow(tmp / "out", processor_factory=processor_factory(args.device, isolated=not args.in_process), hot_folder=hot,
                      settings=settings)
     win.resize(1400, 880)
     win.show()
@@ -193,6 +195,7 @@ def main(argv=None) -> int:
     print(f"| {'measure':<52} | {'value':>18} |")
     print(f"|{'-' * 54}|{'-' * 20}|")
     row("device", win.device_text)
+    row("models run in", "the app's worker thread" if args.in_process else "a child process")
     row("model load (worker thread)", f"{load_s:.1f} s")
     if lat:
         row(f"hot folder -> overlays on screen (n={len(lat)}), median", f"{statistics.median(lat) * 1000:.0f} ms")

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="results folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the models run")
     p.add_argument("--first-run", action="store_true", help="show the first-run dialog again")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the models on a thread of the app instead of a separate process (debugging)")
     return p
 
 
@@ -45,12 +47,33 @@ def make_app(argv: list[str]) -> QApplication:
     return app
 
 
-def processor_factory(device: str):
+def engine_settings(settings: QSettings) -> tuple[str, str]:
+    """The keypoint and segmentation engines chosen in Settings (built-in ones by default)."""
+    from studio_app.core.engines import BUILTIN_POSE, BUILTIN_SEG
+    return (settings.value("pose_engine", BUILTIN_POSE, str) or BUILTIN_POSE,
+            settings.value("seg_engine", BUILTIN_SEG, str) or BUILTIN_SEG)
+
+
+def processor_factory(device: str, pose_engine: str = "blazepose", seg_engine: str = "u2netp",
+                      isolated: bool = True, weights_dir: str | None = None):
+    """A callable that builds the processor on the worker thread. ``isolated`` (the app's default):
+    the models run in a child process (``studio_app.core.isolated``), so the pipeline's Python
+    never competes with the window for the GIL; otherwise in the worker thread itself."""
     def make():
+        import os
+        threads = max(1, (os.cpu_count() or 2) - 1)          # leave a core for the window
+        if isolated:
+            from studio_app.core.isolated import IsolatedProcessor
+            return IsolatedProcessor(device=device, weights_dir=weights_dir, pose_engine=pose_engine,
+                                     seg_engine=seg_engine, cpu_threads=threads)
         from ml.device import configure_cpu_threads
         from studio_app.core.processing import Processor
-        configure_cpu_threads(max(1, (__import__("os").cpu_count() or 2) - 1))  # leave a core for the UI
-        return Processor(device=device)
+        configure_cpu_threads(threads)
+        return Processor(device=device, weights_dir=weights_dir, pose_engine=pose_engine, seg_engine=seg_engine)
+    make.engines = (pose_engine, seg_engine)
+    make.device = device
+    make.isolated = isolated
+    make.weights_dir = weights_dir
     return make
 
 
@@ -73,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.setValue("preset", preset)
     settings.setValue("out_root", out)
     from .main_window import MainWindow
-    win = MainWindow(out, processor_factory=processor_factory(args.device), hot_folder=hot or None,
-                     settings=settings)
+    pose, seg = engine_settings(settings)
+    win = MainWindow(out, processor_factory=processor_factory(args.device, pose, seg,
+                                                              isolated=not args.in_process),
+                     hot_folder=hot or None, settings=settings, device=args.device)
     win.show()
     if args.photos:
         win.add_paths(args.photos)

@@ -72,7 +72,8 @@ class MainWindow(QMainWindow):
     def __init__(self, out_root: str | Path, *, processor=None, processor_factory=None,
                  hot_folder: str | Path | None = None, settings: QSettings | None = None,
                  queue_size: int = 4, hot_stable_seconds: float = 1.0, hot_pair_window: float = 3.0,
-                 preset: str | None = None):
+                 preset: str | None = None, device: str = "auto", weights_dir: str | Path | None = None,
+                 engine_factory=None):
         super().__init__()
         self.setWindowTitle("Studio Catalog")
         self.resize(1400, 880)
@@ -101,6 +102,15 @@ class MainWindow(QMainWindow):
         self.arrival_times: dict[str, float] = {}     # photo -> monotonic time it was queued
         self.shown_times: dict[str, float] = {}       # photo -> when its overlays were on screen
         self.preset_name = preset or self.settings.value("preset", "", str) or None
+        self.device = device
+        self._weights_dir = Path(weights_dir) if weights_dir else None
+        # (pose, seg) -> a processor factory; by default the app's own (same isolation as at start)
+        self.engine_factory = engine_factory
+        if engine_factory is None and processor_factory is not None and hasattr(processor_factory, "engines"):
+            from .app import processor_factory as _pf
+            iso = getattr(processor_factory, "isolated", True)
+            wd = getattr(processor_factory, "weights_dir", None)
+            self.engine_factory = lambda pose, seg: _pf(device, pose, seg, isolated=iso, weights_dir=wd)
 
         self.undo = UndoStacks(self)
         self._build_ui()
@@ -117,6 +127,8 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._job_finished)
         self.worker.failed.connect(self._job_failed)
         self.worker.cancelled.connect(self._job_cancelled)
+        self.worker.reloading.connect(self._worker_reloading)
+        self.worker.reload_failed.connect(self._worker_reload_failed)
         self.worker_thread = WorkerThread(self.worker, self)
         self.worker_thread.start()
 
@@ -224,6 +236,9 @@ class MainWindow(QMainWindow):
         self.a_requeue = self._act(m, "Process cancelled photos again", self.requeue_cancelled)
         self.a_export = self._act(m, "Export…", self.export_dialog, ["Ctrl+E"])
         m.addSeparator()
+        self.a_settings = self._act(m, "Settings…", self.settings_dialog, ["Ctrl+,"],
+                                    tip="Choose the keypoint and segmentation engines")
+        m.addSeparator()
         self._act(m, "Quit", self.close, ["Ctrl+Q"])
 
         m = mb.addMenu("&Edit")
@@ -262,6 +277,8 @@ class MainWindow(QMainWindow):
         self.a_approve = self._act(m, "Approve", lambda: self.review("approved"), ["A"])
         self.a_reject = self._act(m, "Reject", lambda: self.review("rejected"), ["R"])
         self.a_flip = self._act(m, "Treat as the other kind", self.flip_kind)
+        self.a_reprocess = self._act(m, "Process again", lambda: self.reprocess(), ["Ctrl+R"],
+                                     tip="Process the photo on screen again with the current engines")
         self.a_cancel = self._act(m, "Cancel the batch", self.cancel_batch, ["Esc"])
 
         m = mb.addMenu("&Help")
@@ -400,7 +417,62 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _worker_ready(self, text: str) -> None:
         self.device_text = text
-        self.device_label.setText(text)
+        pose, seg = self.engines()
+        custom = [Path(v).stem for v, builtin in ((pose, "blazepose"), (seg, "u2netp")) if v != builtin]
+        self.device_label.setText(text + (" · " + " + ".join(custom) if custom else ""))
+        self.device_label.setToolTip(f"Models run on: {text}\nKeypoints: {pose}\nSegmentation: {seg}\n"
+                                     "(File › Settings… to change)")
+
+    @Slot()
+    def _worker_reloading(self) -> None:
+        self.device_text = "loading models…"
+        self.device_label.setText("loading models…")
+
+    @Slot(str)
+    def _worker_reload_failed(self, message: str) -> None:
+        # the worker keeps the engines it had: so do the settings
+        if self._engines_before is not None:
+            self.settings.setValue("pose_engine", self._engines_before[0])
+            self.settings.setValue("seg_engine", self._engines_before[1])
+        QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Studio Catalog", message))
+
+    # ---- engines ---------------------------------------------------------------------------
+    _engines_before: tuple[str, str] | None = None
+
+    @property
+    def weights_dir(self) -> Path:
+        if self._weights_dir is None:
+            from ml.weights import weights_dir
+            self._weights_dir = Path(weights_dir())
+        return self._weights_dir
+
+    def engines(self) -> tuple[str, str]:
+        from .app import engine_settings
+        return engine_settings(self.settings)
+
+    def settings_dialog(self) -> None:
+        from .settings_dialog import SettingsDialog
+        pose, seg = self.engines()
+        dlg = SettingsDialog(self, self.weights_dir, pose, seg, self.device_text)
+        self._settings_dlg = dlg
+        dlg.accepted.connect(lambda: self.set_engines(*dlg.values()))
+        dlg.open()
+
+    def set_engines(self, pose: str, seg: str) -> bool:
+        """Store the engine choice and have the worker load it (on its thread). False when nothing
+        changed or the window has no way to build processors (a test double)."""
+        before = self.engines()
+        if (pose, seg) == before:
+            return False
+        if self.engine_factory is None:
+            self.statusBar().showMessage("engines cannot be changed in this window", 6000)
+            return False
+        self._engines_before = before
+        self.settings.setValue("pose_engine", pose)
+        self.settings.setValue("seg_engine", seg)
+        self.worker.reload(self.engine_factory(pose, seg))
+        self.statusBar().showMessage(f"loading the engines: keypoints {pose}, segmentation {seg}…", 8000)
+        return True
 
     @Slot(str)
     def _worker_load_failed(self, message: str) -> None:
@@ -642,12 +714,24 @@ class MainWindow(QMainWindow):
         other = "person" if (doc is not None and doc.kind == "product") else "product"
         if doc is None and e.kind:
             other = "person" if e.kind == "product" else "product"
-        ent = self.session.add(e.photo, force_kind=other, requeue=True)
-        if ent is not None:
-            self.filmstrip.upsert(ent)
-            self._enqueue(ent.photo)
+        self.reprocess(e.photo, other)
+
+    def reprocess(self, photo: str | None = None, force_kind: str | None = None) -> bool:
+        """Process a photo again (the one on screen by default) with the current engines; its
+        edits are replaced by the new result. ``force_kind`` person/product, or the model decides."""
+        photo = photo or self.filmstrip.current_photo()
+        e = self.session.get(photo) if photo else None
+        if e is None or e.status in ("queued", "processing"):
+            return False
+        ent = self.session.add(e.photo, force_kind=force_kind, requeue=True)
+        if ent is None:
+            return False
+        self.filmstrip.upsert(ent)
+        self._enqueue(ent.photo)
+        if self.filmstrip.current_photo() == ent.photo:
             self._show_current()
         self._update_status()
+        return True
 
     def set_tool(self, mode: str) -> None:
         self.canvas.set_mode(mode)

@@ -25,6 +25,16 @@ class Job:
 
 
 _STOP = object()
+_RELOAD = object()
+
+
+def _close(processor) -> None:
+    close = getattr(processor, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
 
 
 class ProcessingWorker(QObject):
@@ -38,6 +48,8 @@ class ProcessingWorker(QObject):
     failed = Signal(str, str)               # photo, message
     cancelled = Signal(str)                 # photo whose processing was stopped
     idle = Signal()                         # the queue ran empty
+    reloading = Signal()                    # a new engine choice is being loaded
+    reload_failed = Signal(str)             # it could not be loaded (message); the old engines stay
 
     def __init__(self, processor=None, factory: Callable[[], object] | None = None, maxsize: int = 4):
         super().__init__()
@@ -49,6 +61,8 @@ class ProcessingWorker(QObject):
         self._cancel = threading.Event()
         self._current: str | None = None
         self._progress_every = 0.05        # s: throttle progress signals (keeps the GUI thread calm)
+        self._reload_lock = threading.Lock()
+        self._reload_factory: Callable[[], object] | None = None
 
     # ---- called from the GUI thread -----------------------------------------------------------
     def submit(self, job: Job) -> bool:
@@ -75,7 +89,10 @@ class ProcessingWorker(QObject):
                 j = self.jobs.get_nowait()
             except queue.Empty:
                 break
-            if j is not _STOP:
+            if j is _STOP:
+                self.jobs.put_nowait(j)
+                break
+            if j is not _RELOAD:
                 dropped.append(j)
         if self._current is not None:
             self._cancel.set()
@@ -84,6 +101,17 @@ class ProcessingWorker(QObject):
     def stop(self) -> None:
         self.cancel()
         self.jobs.put(_STOP)
+
+    def reload(self, factory: Callable[[], object]) -> None:
+        """Build a new processor with ``factory`` on the worker thread, between two photos (the one
+        being processed finishes with the old engines). ``ready`` follows, or ``reload_failed``
+        (the previous processor is kept)."""
+        with self._reload_lock:
+            self._reload_factory = factory
+        try:
+            self.jobs.put_nowait(_RELOAD)          # wakes an idle worker; a busy one checks anyway
+        except queue.Full:
+            pass
 
     # ---- runs on the worker thread -------------------------------------------------------------
     @Slot()
@@ -98,15 +126,44 @@ class ProcessingWorker(QObject):
                 self.load_failed.emit(f"the models could not be loaded: {exc}")
                 return
         self.ready.emit(self.describe())
-        while True:
-            job = self.jobs.get()
-            if job is _STOP:
-                break
-            self._run_job(job)
-            if self.jobs.empty():
-                self.idle.emit()
+        try:
+            while True:
+                self._maybe_reload()
+                job = self.jobs.get()
+                if job is _STOP:
+                    break
+                if job is _RELOAD:
+                    continue
+                self._maybe_reload()
+                self._run_job(job)
+                if self.jobs.empty():
+                    self.idle.emit()
+        finally:
+            _close(self.processor)
+
+    def _maybe_reload(self) -> None:
+        with self._reload_lock:
+            factory, self._reload_factory = self._reload_factory, None
+        if factory is None:
+            return
+        self.reloading.emit()
+        try:
+            new = factory()
+            warm = getattr(getattr(new, "pipeline", None), "warm_up", None)
+            if warm is not None:
+                warm()
+        except Exception as exc:
+            self.reload_failed.emit(f"the chosen engines could not be loaded: {exc}")
+            self.ready.emit(self.describe())
+            return
+        old, self.processor, self.factory = self.processor, new, factory
+        _close(old)
+        self.ready.emit(self.describe())
 
     def describe(self) -> str:
+        own = getattr(self.processor, "describe", None)
+        if callable(own):
+            return own()
         pipe = getattr(self.processor, "pipeline", None)
         dev = getattr(pipe, "device", None)
         if dev is None:

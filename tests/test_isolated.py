@@ -1,0 +1,78 @@
+"""The processor in a child process (the GUI's default): same results as in-process, progress
+and cancel cross the process boundary, a dead child is replaced for the next photo. Uses tiny
+untrained OpenPose / YOLACT engines in a temp weights folder, so no downloaded weights are needed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from gui_helpers import jpeg_bytes
+from studio_app.core.isolated import Cancelled, ChildFailed, IsolatedProcessor
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    import torch
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    from ml.openpose.config import get_config as op_config
+    from ml.openpose.model import OpenPoseAttention
+    from ml.openpose.train import export_checkpoint
+    from ml.yolact.checkpoint import save_model
+    from ml.yolact.config import get_config as yo_config
+    from ml.yolact.model import Yolact
+    d = tmp_path_factory.mktemp("weights")
+    export_checkpoint(OpenPoseAttention(op_config("tiny")), d / "op_tiny.pth")
+    save_model(d / "shop_yolact.pth", Yolact(yo_config("tiny")))
+    return d
+
+
+def test_child_process_processes_cancels_and_recovers(tmp_path, tiny_weights):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(jpeg_bytes(160, 120))
+    proc = IsolatedProcessor(device="cpu", weights_dir=tiny_weights, pose_engine="op_tiny.pth",
+                             seg_engine="shop_yolact.pth", cpu_threads=1)
+    try:
+        assert proc.alive and proc.pid != os.getpid()
+        assert proc.describe().startswith("CPU")
+        assert proc.engines["pose"] == "op_tiny.pth"
+        stages = []
+        out = proc.process(photo, tmp_path / "out", force_kind="person", progress=lambda s, f: stages.append((s, f)))
+        assert out.ok, out.error
+        doc = json.loads((out.folder / "result.json").read_text())
+        assert doc["engines"]["pose"] == "op_tiny.pth" and doc["engines"]["segmentation"] == "shop_yolact.pth"
+        assert doc["kind"] == "person" and len(doc["keypoints"]) == 23
+        assert out.doc.kind == "person"
+        assert stages[0][0] == "load" and stages[-1] == ("done", 1.0)
+
+        # cancel: the child stops at the next stage boundary and says so
+        with pytest.raises(Cancelled):
+            proc.process(photo, tmp_path / "out2", cancel=lambda: True)
+        assert not (tmp_path / "out2" / "a" / "result.json").exists()
+
+        # a bad photo is an outcome with a message, not a crash of the child
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"\xff\xd8 not a jpeg")
+        o = proc.process(bad, tmp_path / "out")
+        assert not o.ok and "bad.jpg" in o.error and proc.alive
+
+        # the child is killed (out of memory, crash in a native library): the next photo gets a new one
+        old = proc.pid
+        os.kill(old, signal.SIGKILL)
+        t0 = time.monotonic()
+        while proc.alive and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        out = proc.process(photo, tmp_path / "out3")
+        assert out.ok and proc.pid != old
+    finally:
+        proc.close()
+    assert not proc.alive
+
+
+def test_engine_that_cannot_load_is_reported(tmp_path):
+    with pytest.raises(ChildFailed, match="no_such.pth"):
+        IsolatedProcessor(device="cpu", weights_dir=tmp_path, pose_engine="no_such.pth", seg_engine="u2netp")
