@@ -6,6 +6,8 @@ Items never edit the document themselves: on release they call the canvas back w
 value; the window turns that into an undoable, saved edit and rebuilds the overlays."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QCursor, QImage, QPainter, QPen, QPixmap
@@ -320,22 +322,25 @@ class BoxItem(QGraphicsRectItem):
 
 
 def _tint_lut(tint) -> np.ndarray:
-    """256-entry table mask value -> premultiplied ARGB32 pixel (uint32): background (<= 127)
-    dimmed with ``tint``, subject transparent."""
+    """(1, 256, 4) uint8 table: mask value -> premultiplied ARGB32 pixel in memory byte order
+    (B, G, R, A on little-endian machines): background (<= 127) dimmed with ``tint``, subject
+    transparent."""
     r, g, b, a = (int(v) for v in tint)
-    px = (a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255)
-    lut = np.zeros(256, np.uint32)
-    lut[:128] = px
+    lut = np.zeros((1, 256, 4), np.uint8)
+    lut[0, :128] = (b * a // 255, g * a // 255, r * a // 255, a)
+    if sys.byteorder == "big":
+        lut = lut[..., ::-1].copy()
     return lut
 
 
 def mask_to_image(mask: np.ndarray, tint=theme.MASK_TINT) -> QImage:
     """uint8 mask (255 = subject) -> premultiplied ARGB QImage: the *background* is dimmed with
-    ``tint``, the subject is left untouched (its colours stay true for judging). One table
-    look-up per pixel; safe to call on any thread."""
-    mask = np.ascontiguousarray(mask)
+    ``tint``, the subject is left untouched (its colours stay true for judging). OpenCV does the
+    table look-up (it releases the GIL, numpy fancy indexing would not); any thread."""
+    import cv2
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
     h, w = mask.shape[:2]
-    argb = _tint_lut(tint)[mask]
+    argb = cv2.LUT(cv2.merge([mask, mask, mask, mask]), _tint_lut(tint))
     img = QImage(argb.data, w, h, 4 * w, QImage.Format_ARGB32_Premultiplied)
     return img.copy()
 
