@@ -335,6 +335,11 @@ class Canvas(QGraphicsView):
         r = self.scene().sceneRect()
         if r.isEmpty():
             return
+        if self.photo_item is None:
+            # only the hint text: shown at its own size, centred (never blown up)
+            self.resetTransform()
+            self.centerOn(r.center())
+            return
         self.resetTransform()
         self.fitInView(r, Qt.KeepAspectRatio)
         self.zoomChanged.emit(self.zoom)

@@ -16,7 +16,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QComboBox, QTextBrowser, QVBoxLayout, QWidget, QToolButton)
+                               QComboBox, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget, QToolButton)
 
 from studio_app.core.edits import EditError
 from studio_app.core.hotfolder import HotFolder, is_ignored
@@ -289,28 +289,63 @@ class MainWindow(QMainWindow):
         tb.setObjectName("main-toolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        # short labels on the toolbar (the menus keep the full wording); fits 1280 px with room to spare
+        for a, short in ((self.a_open, "Open"), (self.a_hot, "Hot folder"), (self.a_pause, "Pause"),
+                         (self.a_select, "Move"),
+                         (self.a_brush_add, "Brush +"), (self.a_brush_erase, "Brush −"),
+                         (self.a_pick, "Eyedropper"), (self.a_export, "Export")):
+            a.setIconText(short)
+        self.a_open.setToolTip("Open photos (Ctrl+O)")
+        self.a_hot.setToolTip("Choose the hot folder watched for new photos")
+        self.a_select.setToolTip("Move / edit boxes and keypoints (V)")
+        self.a_brush_add.setToolTip("Mask brush: add to the subject (B); [ ] change the size")
+        self.a_brush_erase.setToolTip("Mask brush: erase from the subject (E); [ ] change the size")
+        self.a_pick.setToolTip("Eyedropper: set the selected item's swatch colour (I)")
+        self.a_export.setToolTip("Export approved results through a marketplace preset (Ctrl+E)")
         for a in (self.a_open, self.a_hot, self.a_pause):
             tb.addAction(a)
         tb.addSeparator()
         for a in (self.a_select, self.a_brush_add, self.a_brush_erase, self.a_pick):
             tb.addAction(a)
         tb.addSeparator()
-        tb.addAction(self.a_undo)
-        tb.addAction(self.a_redo)
+        # the group's own undo/redo actions carry the command in their text ("Undo Move left knee"),
+        # which would make the toolbar grow and shrink: fixed labels here, the command in the tooltip
+        self.tb_undo = QAction("Undo", self)
+        self.tb_undo.triggered.connect(lambda: self.undo.group.undo())
+        self.tb_redo = QAction("Redo", self)
+        self.tb_redo.triggered.connect(lambda: self.undo.group.redo())
+        for act, can, txt, key in ((self.tb_undo, self.undo.group.canUndoChanged, self.undo.group.undoTextChanged, "Ctrl+Z"),
+                                   (self.tb_redo, self.undo.group.canRedoChanged, self.undo.group.redoTextChanged, "Ctrl+Shift+Z")):
+            act.setEnabled(False)
+            can.connect(act.setEnabled)
+            verb = act.text()
+            txt.connect(lambda t, act=act, verb=verb, key=key: act.setToolTip(f"{verb} {t} ({key})" if t else f"{verb} ({key})"))
+            act.setToolTip(f"{verb} ({key})")
+            tb.addAction(act)
         tb.addSeparator()
         tb.addAction(self.a_export)
+        spacer = QWidget()
+        spacer.setObjectName("toolbar-spacer")
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        tb.addWidget(spacer)
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip("Marketplace preset: crop boxes keep its aspect ratio when resized")
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(18)
         self.preset_combo.addItem("No preset (free aspect)", "")
         for name, title in list_preset_names():
             self.preset_combo.addItem(title or name, name)
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, title or name, Qt.ToolTipRole)
         if self.preset_name:
             i = self.preset_combo.findData(self.preset_name)
             if i >= 0:
                 self.preset_combo.setCurrentIndex(i)
         self.preset_combo.currentIndexChanged.connect(self._preset_changed)
-        tb.addWidget(QLabel("  Preset "))
+        self.preset_label = QLabel("Preset ")
+        self.preset_label.setObjectName("muted")
+        tb.addWidget(self.preset_label)
         tb.addWidget(self.preset_combo)
+        self.toolbar = tb
 
     # ---- adding photos -------------------------------------------------------------------------
     def dragEnterEvent(self, event):
@@ -399,6 +434,7 @@ class MainWindow(QMainWindow):
             else:
                 self.hot.resume()
         self.a_pause.setText("Resume watching" if paused else "Pause watching")
+        self.a_pause.setIconText("Resume" if paused else "Pause")
         self._update_status()
 
     @Slot(str, str)

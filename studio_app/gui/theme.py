@@ -40,6 +40,7 @@ QMainWindow::separator {{ background: {BORDER}; width: 1px; height: 1px; }}
 QMenuBar, QMenu, QToolBar, QStatusBar {{ background: {PANEL}; }}
 QMenu::item:selected, QMenuBar::item:selected {{ background: #454545; }}
 QToolBar {{ border: none; border-bottom: 1px solid {BORDER}; spacing: 4px; padding: 2px; }}
+QToolBar > QLabel, QToolBar > QWidget#toolbar-spacer {{ background: transparent; }}
 QToolButton {{ padding: 4px 8px; border-radius: 3px; }}
 QToolButton:hover {{ background: #404040; }}
 QToolButton:checked {{ background: #4a4a4a; border: 1px solid #5a5a5a; }}
