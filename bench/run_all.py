@@ -97,8 +97,8 @@ def render(pipe: dict, hot: dict, peer: dict, quick: bool, argv: list[str]) -> s
             "* **One read, two decodes.** The file is read and hashed once (`ml.io.read_photo`); the "
             "networks work on a JPEG decoded by libjpeg at 1/2-1/8 scale (DCT scaling, long side >= "
             "1024: ~0.1 s for 24 MP) while the full-resolution decode of the same bytes runs on a "
-            "background thread (`ml.io.load_two_scale`); it is first needed by the swatch stage, by "
-            "which time it has finished (the *wait* column).",
+            "background thread (`ml.io.load_two_scale`); it is first needed to write the outputs, "
+            "by which time it has normally finished (the *wait* column: how long writing waited).",
             "* **Small inputs, full-resolution masks.** The detector sees 224 px, the landmark model "
             "256 px, U2-Net-p 320 px; masks are refined on a 1024-px guide and only the final uint8 "
             "map is upsampled to full resolution and thresholded.",
@@ -108,10 +108,16 @@ def render(pipe: dict, hot: dict, peer: dict, quick: bool, argv: list[str]) -> s
             "* **Frozen graphs.** The BlazePose networks run as traced graphs (detector 99 -> 56 ms, "
             "landmarks 160 -> 88 ms); U2-Net-p runs channels_last, traced and frozen (1.16 -> 0.63 CPU s "
             "per photo, same output to 1e-5).",
+            "* **Colours on the reduced decode.** Garment regions and k-means run on the DCT-reduced "
+            "image (long side >= 1024 px) with the mask resized to it, so the analysis never waits for "
+            "the full decode (person 24 MP: swatch stage ~360 -> ~150 ms); only writing the outputs "
+            "needs the full pixels.",
+            "* **RAW.** LibRaw develops the file at half size (no demosaicing) for inference while the "
+            "full AHD demosaic runs on the background thread (LibRaw releases the GIL).",
             "* **Cheap outputs.** mask.png is a 1-bit PNG when the mask is binary (24 MP: 31 ms instead of "
             "196 ms, read back identical); previews are cropped first, then reduced by an integer area "
             "step and a final area resize (129 -> 51 ms for a 5200x3500 crop); k-means on 6000 sampled "
-            "pixels per item.",
+            "pixels per item; the mask is encoded on a second thread while the item previews are rendered.",
             "* **GPU (when present, unmeasured here).** U2-Net-p in fp16 + channels_last with cuDNN "
             "autotuning; the same code path, selected by the device.", ""]
     return "\n".join(out)
@@ -123,8 +129,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=str(common.REPO / "docs" / "performance.md"))
+    ap.add_argument("--results", help="also save the raw results (JSON) here")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the document from saved results")
     args = ap.parse_args(argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    shown = (["--quick"] if args.quick else []) + (["--device", args.device] if args.device != "auto" else [])
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        text = render(saved["pipeline"], saved["hotfolder"], saved["rembg"], saved["quick"], saved["argv"])
+        Path(args.out).write_text(text)
+        log(f"wrote {args.out}")
+        return 0
     common.require_dev()
     dev = ["--device", args.device]
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:
@@ -139,7 +154,9 @@ def main(argv=None) -> int:
                                             "--batch", "100", *dev], tmp, log)
             hot = _step("bench_hotfolder", ["--mp", "24", "--shots", "5", *dev], tmp, log)
             peer = _step("bench_rembg", ["--repeat", "3", *dev], tmp, log)
-    shown = (["--quick"] if args.quick else []) + (["--device", args.device] if args.device != "auto" else [])
+    if args.results:
+        Path(args.results).write_text(json.dumps({"pipeline": pipe, "hotfolder": hot, "rembg": peer,
+                                                  "quick": args.quick, "argv": shown}, indent=1))
     text = render(pipe, hot, peer, args.quick, shown)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -169,6 +169,15 @@ def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:
         engines=dict(a.engines))
 
 
+def _takes_work(pipeline) -> bool:
+    """Whether ``pipeline.analyze`` accepts a reduced decode (``work=``), as ``ml.pipeline``'s does."""
+    import inspect
+    try:
+        return "work" in inspect.signature(pipeline.analyze).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Processor:
     """Loads models once and turns photos into result documents."""
 
@@ -211,8 +220,12 @@ class Processor:
             small, pending = load_two_scale(data, work_side=WORK_SIDE)
             del data
             timings["load"] = time.perf_counter() - t
-            analysis = self.pipeline.analyze(pending, work=small, force_kind=force_kind,
-                                             progress=progress, cancel=cancel)
+            if _takes_work(self.pipeline):
+                analysis = self.pipeline.analyze(pending, work=small, force_kind=force_kind,
+                                                 progress=progress, cancel=cancel)
+            else:                                   # a pipeline without the fast path
+                analysis = self.pipeline.analyze(pending.result(), force_kind=force_kind,
+                                                 progress=progress, cancel=cancel)
             del small
             timings.update(analysis.timings)
             t = time.perf_counter()
