@@ -101,6 +101,18 @@ def main(argv=None) -> int:
     from studio_app.gui.main_window import MainWindow
 
     app = make_app([])
+    timer = None
+    if args.profile:
+        from studio_app.gui.canvas import Canvas
+        from studio_app.gui.filmstrip import Filmstrip
+        from studio_app.gui.inspector import Inspector
+        from studio_app.gui.stallwatch import MethodTimer
+        timer = MethodTimer()
+        timer.wrap(MainWindow, ["_job_started", "_job_progress", "_job_finished", "_show_current", "_hot_ready",
+                                "add_paths", "_update_status", "_save_session"])
+        timer.wrap(Canvas, ["paintEvent", "_loaded", "show_photo", "fit"])
+        timer.wrap(Filmstrip, ["paintEvent", "upsert", "_thumb_ready"])
+        timer.wrap(Inspector, ["set_document"])
     photos = pick_photos(args.photos, args.n + args.latency)
     tmp = Path(tempfile.mkdtemp(prefix="bench_gui_"))
     hot = tmp / "hot"
@@ -214,6 +226,8 @@ def main(argv=None) -> int:
     print(f"    {probe_stats}")
     if watch is not None:
         print(watch.report())
+    if timer is not None:
+        print(timer.report())
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from .overlays import BoxItem, BrushCursor, MaskItem, Skeleton, mask_overlay_image
 
@@ -187,6 +187,9 @@ class Canvas(QGraphicsView):
         self.photo_item.setTransformationMode(Qt.SmoothTransformation)
         self.photo_item.setScale(1.0 / self.display_scale)
         self.photo_item.setZValue(0)
+        # rendered once per zoom level, then blitted: overlay edits, the brush cursor and list
+        # updates do not rescale the photo again
+        self.photo_item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.scene().addItem(self.photo_item)
         self.scene().setSceneRect(QRectF(0, 0, img.width() / self.display_scale, img.height() / self.display_scale))
         self._set_mask_data(mask)

@@ -2,6 +2,7 @@
 and a second line with the needs-review reason or the error message (full text as tooltip)."""
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRect, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
@@ -45,10 +46,47 @@ class _ThumbJob(QRunnable):
 
 
 class FilmstripDelegate(QStyledItemDelegate):
+    """Rows are drawn once into a pixmap per distinct look (status, progress step, texts,
+    thumbnail, selection, width) and blitted afterwards: a repaint of the whole list while a batch
+    runs costs one drawPixmap per row instead of some twenty Qt calls (each of which has to take
+    the GIL back)."""
+
+    CACHE_ROWS = 400
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+
     def sizeHint(self, option, index) -> QSize:
         return QSize(260, ROW_H)
 
     def paint(self, p: QPainter, option, index) -> None:
+        r = option.rect
+        selected = bool(option.state & QStyle.State_Selected)
+        status = index.data(STATUS_ROLE) or "queued"
+        pm = index.data(THUMB_ROLE)
+        frac = index.data(PROGRESS_ROLE) or 0.0
+        key = (r.width(), r.height(), selected, status, round(float(frac), 2) if status == "processing" else 0,
+               index.data(Qt.DisplayRole) or "", index.data(KIND_ROLE) or "", index.data(DETAIL_ROLE) or "",
+               pm.cacheKey() if isinstance(pm, QPixmap) else 0, option.font.key())
+        cached = self._cache.get(key)
+        if cached is None:
+            dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+            cached = QPixmap(QSize(round(r.width() * dpr), round(r.height() * dpr)))
+            cached.setDevicePixelRatio(dpr)
+            cp = QPainter(cached)
+            o = type(option)(option)
+            o.rect = QRect(0, 0, r.width(), r.height())
+            self._paint_row(cp, o, index)
+            cp.end()
+            self._cache[key] = cached
+            if len(self._cache) > self.CACHE_ROWS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        p.drawPixmap(r.topLeft(), cached)
+
+    def _paint_row(self, p: QPainter, option, index) -> None:
         p.save()
         r = option.rect
         selected = bool(option.state & QStyle.State_Selected)
@@ -105,6 +143,12 @@ class FilmstripDelegate(QStyledItemDelegate):
         p.restore()
 
 
+def _set(it: QListWidgetItem, role, value) -> None:
+    """setData only when the value changed: every setData repaints the row."""
+    if it.data(role) != value:
+        it.setData(role, value)
+
+
 class Filmstrip(QListWidget):
     """Rows keyed by the photo's absolute path."""
 
@@ -140,19 +184,20 @@ class Filmstrip(QListWidget):
             self.addItem(it)
             self._rows[e.photo] = it
             self._pool.start(_ThumbJob(e.photo, self._thumbs))
-        it.setData(STATUS_ROLE, e.status)
-        it.setData(PROGRESS_ROLE, e.progress)
-        it.setData(KIND_ROLE, e.kind)
+        _set(it, STATUS_ROLE, e.status)
+        _set(it, PROGRESS_ROLE, e.progress)
+        _set(it, KIND_ROLE, e.kind or "")
         detail = e.message if e.status in ("error", "needs_review") else (e.stage if e.status == "processing" else "")
         if e.pair and e.status not in ("error", "needs_review"):
             detail = detail or f"+ {Path(e.pair).name}"
-        it.setData(DETAIL_ROLE, detail)
+        _set(it, DETAIL_ROLE, detail or "")
         tip = f"{e.photo}\n{STATUS_LABELS.get(e.status, e.status)}"
         if e.message:
             tip += "\n" + e.message.replace("; ", "\n")
         if e.pair:
             tip += f"\nRAW of this shot: {e.pair}"
-        it.setToolTip(tip)
+        if it.toolTip() != tip:
+            it.setToolTip(tip)
         return it
 
     def set_progress(self, photo: str, stage: str, frac: float) -> None:

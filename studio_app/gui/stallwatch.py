@@ -35,15 +35,29 @@ class StallWatch:
         self.watcher_late: list[float] = []                               # s the watcher woke up late
         self._stop = threading.Event()
         self._t: threading.Thread | None = None
+        self.gc_pauses: list[tuple[int, float]] = []                    # (generation, s) of every collection
+        self._gc_t0: float | None = None
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        elif self._gc_t0 is not None:
+            self.gc_pauses.append((info.get("generation", -1), time.perf_counter() - self._gc_t0))
+            self._gc_t0 = None
 
     def tick(self) -> None:          # call from the GUI thread (10 ms QTimer)
         self.beat = time.perf_counter()
 
     def start(self) -> None:
+        import gc
+        gc.callbacks.append(self._gc)
         self._t = threading.Thread(target=self._run, name="stallwatch", daemon=True)
         self._t.start()
 
     def stop(self) -> None:
+        import gc
+        if self._gc in gc.callbacks:
+            gc.callbacks.remove(self._gc)
         self._stop.set()
         if self._t is not None:
             self._t.join(1)
@@ -72,8 +86,47 @@ class StallWatch:
         lines += [f"  {n:5d}  {s}" for s, n in self.samples.most_common(top)]
         lines.append("other threads during stalls:")
         lines += [f"  {n:5d}  {s}" for s, n in self.other.most_common(top)]
+        if self.gc_pauses:
+            by_gen = collections.defaultdict(list)
+            for g, d in self.gc_pauses:
+                by_gen[g].append(d)
+            lines.append("garbage collections: " + ", ".join(
+                f"gen {g}: {len(v)} x, max {max(v) * 1000:.1f} ms" for g, v in sorted(by_gen.items())))
         if self.watcher_late:
             w = sorted(self.watcher_late)
             lines.append(f"watcher wake-up lateness: median {w[len(w) // 2] * 1000:.1f} ms, "
                          f"99% {w[int(0.99 * (len(w) - 1))] * 1000:.1f} ms, max {w[-1] * 1000:.1f} ms")
+        return "\n".join(lines)
+
+
+class MethodTimer:
+    """Wall time of chosen GUI-thread methods (slots, paint events): ``wrap(cls, names)``
+    replaces them on the class with a timing wrapper; ``report()`` lists the slowest."""
+
+    def __init__(self):
+        self.times: dict[str, list[float]] = collections.defaultdict(list)
+
+    def wrap(self, cls, names) -> None:
+        import functools
+        for name in names:
+            fn = getattr(cls, name)
+            key = f"{cls.__name__}.{name}"
+
+            def make(fn=fn, key=key):
+                @functools.wraps(fn)
+                def timed(*a, **k):
+                    t = time.perf_counter()
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        self.times[key].append(time.perf_counter() - t)
+                return timed
+            setattr(cls, name, make())
+
+    def report(self, top: int = 12) -> str:
+        rows = sorted(self.times.items(), key=lambda kv: -max(kv[1]))[:top]
+        lines = ["GUI-thread methods (calls, median, max):"]
+        for k, v in rows:
+            v = sorted(v)
+            lines.append(f"  {k:<40} {len(v):6d}  {v[len(v) // 2] * 1000:7.1f} ms  {v[-1] * 1000:7.1f} ms")
         return "\n".join(lines)
