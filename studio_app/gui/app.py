@@ -2,9 +2,10 @@
 
     studio-catalog-gui [PHOTO ...] [--hot-folder DIR] [--out DIR] [--device auto|cpu|cuda]
 
-Settings (hot folder, output folder, preset) are remembered with QSettings in the user's
-configuration folder. The Qt event loop is driven by qasync so that non-inference async work
-(export I/O) can be awaited; inference runs on the worker thread."""
+Settings (hot folder, output folder, preset, engines) are remembered with QSettings in the
+platform's configuration folder. The models run in a child process driven by the worker thread
+(``--in-process``: on the worker thread itself); export runs on a helper thread. The Qt event
+loop is driven by qasync when it is installed."""
 from __future__ import annotations
 
 import argparse
@@ -77,6 +78,25 @@ def processor_factory(device: str, pose_engine: str = "blazepose", seg_engine: s
     return make
 
 
+def first_run(settings: QSettings, hot: str, out: str, parent=None) -> bool:
+    """Show the first-run dialog; on Start store the hot folder, output folder and default preset
+    in ``settings`` (the platform's configuration location for ``QSettings()``). False: cancelled."""
+    from .first_run import FirstRunDialog
+    dlg = FirstRunDialog(parent, hot=hot, out=out, preset=settings.value("preset", "", str))
+    if dlg.exec() != QDialog.Accepted:
+        return False
+    store_first_run(settings, *dlg.values())
+    return True
+
+
+def store_first_run(settings: QSettings, hot: str, out: str, preset: str) -> None:
+    settings.setValue("hot_folder", hot)
+    settings.setValue("out_root", out)
+    settings.setValue("preset", preset)
+    settings.setValue("first_run_done", True)
+    settings.sync()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -85,15 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or settings.value("out_root", "", str)
     hot = args.hot_folder if args.hot_folder is not None else settings.value("hot_folder", "", str)
     if args.first_run or not out:
-        from .first_run import FirstRunDialog
-        dlg = FirstRunDialog(hot=hot or "", out=out or str(Path.home() / "StudioCatalog"),
-                             preset=settings.value("preset", "", str))
-        if dlg.exec() != QDialog.Accepted:
+        if not first_run(settings, hot or "", out or str(Path.home() / "StudioCatalog")):
             return 1
-        hot, out, preset = dlg.values()
-        settings.setValue("hot_folder", hot)
-        settings.setValue("out_root", out)
-        settings.setValue("preset", preset)
+        hot = settings.value("hot_folder", "", str)
+        out = settings.value("out_root", "", str)
     settings.setValue("out_root", out)
     from .main_window import MainWindow
     pose, seg = engine_settings(settings)

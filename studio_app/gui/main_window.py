@@ -6,13 +6,12 @@ appear as they finish. Every edit is an undoable command saved to the result doc
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
@@ -68,6 +67,7 @@ class MainWindow(QMainWindow):
     hotPaired = Signal(str, str)         # jpeg, raw
     entryChanged = Signal(str)           # photo (tests and the bench listen)
     overlaysShown = Signal(str)          # photo whose result overlays are on screen
+    exportFinished = Signal(object)      # ExportReport, or the exception that stopped the export
 
     def __init__(self, out_root: str | Path, *, processor=None, processor_factory=None,
                  hot_folder: str | Path | None = None, settings: QSettings | None = None,
@@ -826,9 +826,18 @@ class MainWindow(QMainWindow):
                                     f"Results will go to {d} from the next start of the app.")
 
     def export_dialog(self) -> None:
-        dlg = ExportDialog(self, self.preset_name, str(self.settings.value("export_dir", "")))
-        if dlg.exec() != QDialog.Accepted:
+        if self.exporting:
+            self.export_progress.show()
+            self.export_progress.raise_()
             return
+        c = self.session.counts()
+        dlg = ExportDialog(self, self.preset_name, str(self.settings.value("export_dir", "")),
+                           approved=c["approved"] + c["exported"], unreviewed=c["ready"] + c["needs_review"])
+        self._export_dlg = dlg
+        dlg.accepted.connect(lambda: self._export_accepted(dlg))
+        dlg.open()
+
+    def _export_accepted(self, dlg: "ExportDialog") -> None:
         preset, out_dir, all_ = dlg.values()
         self.settings.setValue("export_dir", out_dir)
         folders = [e.folder for e in self.session if e.folder and e.status in
@@ -836,60 +845,89 @@ class MainWindow(QMainWindow):
         if not folders:
             self.statusBar().showMessage("nothing to export: approve some photos first", 6000)
             return
-        self._start_export(folders, preset, out_dir, not all_)
+        self.start_export(folders, preset, out_dir, not all_)
 
-    def _start_export(self, folders, preset, out_dir, only_approved) -> None:
-        """Export I/O runs off the GUI thread (qasync executor when the loop runs, else a thread)."""
+    @property
+    def exporting(self) -> bool:
+        return self._export_thread is not None and self._export_thread.is_alive()
+
+    _export_thread: threading.Thread | None = None
+
+    def start_export(self, folders, preset, out_dir, only_approved: bool = True) -> bool:
+        """Export on a helper thread (rendering from the source photos is seconds per image);
+        a progress dialog shows which result is being exported and can cancel the run (what is
+        written stays complete; running the export again finishes it). ``exportFinished(report or
+        exception)`` when done."""
+        if self.exporting:
+            return False
+        from PySide6.QtWidgets import QProgressDialog
+        cancel = threading.Event()
+        self._export_cancel = cancel
+        bridge = self._export_bridge = _ExportBridge(self)
+        dlg = self.export_progress = QProgressDialog(f"Exporting {len(folders)} results…", "Cancel export",
+                                                     0, len(folders), self)
+        dlg.setWindowTitle("Export")
+        dlg.setWindowModality(Qt.NonModal)          # the operator can keep reviewing meanwhile
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setMinimumWidth(420)
+        dlg.canceled.connect(cancel.set)
+        dlg.canceled.connect(lambda: dlg.setLabelText("Cancelling after the current image…"))
+        dlg.setValue(0)
+        dlg.show()
+
+        def on_progress(i: int, n: int, name: str) -> None:
+            if cancel.is_set():
+                return
+            dlg.setMaximum(max(1, n))
+            dlg.setValue(i)
+            dlg.setLabelText(f"Exporting {i + 1} of {n}: {name}")
+        bridge.progress.connect(on_progress)
+        bridge.finished.connect(lambda rep, err: self._export_done(folders, out_dir, rep, err))
+
         def job():
             from studio_app.core.export import export
-            return export(folders, preset, out_dir, only_approved=only_approved)
-
-        def done(report=None, error=None):
-            if error is not None:
-                QMessageBox.warning(self, "Export", f"Export failed: {error}")
+            try:
+                rep = export(folders, preset, out_dir, only_approved=only_approved,
+                             progress=lambda i, n, name: bridge.progress.emit(i, n, name), cancel=cancel.is_set)
+            except Exception as exc:
+                bridge.finished.emit(None, exc)
                 return
-            for e in self.session:
-                if e.folder in folders:
-                    self.session.refresh(e.photo)
-                    self.filmstrip.upsert(e)
-            self._update_status()
-            msg = (f"exported {report.documents_exported} of {report.documents_total} results "
-                   f"({len(report.written)} files written) to {out_dir}")
-            if not report.ok:
-                msg += "\n\n" + "\n".join(report.failure_lines()[:20])
-                QMessageBox.warning(self, "Export", msg)
-            else:
-                self.statusBar().showMessage(msg, 10000)
-
+            bridge.finished.emit(rep, None)
+        self._export_thread = threading.Thread(target=job, name="export", daemon=True)
+        self._export_thread.start()
         self.statusBar().showMessage("exporting…")
-        try:
-            loop = asyncio.get_event_loop()
-            running = loop.is_running()
-        except RuntimeError:
-            running = False
-        if running:
-            async def run():
-                try:
-                    rep = await loop.run_in_executor(None, job)
-                except Exception as exc:
-                    done(error=exc)
-                    return
-                done(rep)
-            asyncio.ensure_future(run())
+        return True
+
+    def _export_done(self, folders, out_dir, report, error) -> None:
+        self._export_thread = None
+        dlg = self.export_progress
+        dlg.setValue(dlg.maximum())
+        dlg.hide()
+        if error is not None:
+            self.statusBar().showMessage(f"export failed: {error}", 10000)
+            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Export", f"Export failed: {error}"))
+            self.exportFinished.emit(error)
+            return
+        keys = {str(Path(f).resolve()) for f in folders}
+        for e in self.session:
+            if e.folder and str(Path(e.folder).resolve()) in keys:
+                ent = self.session.refresh(e.photo)
+                if ent is not None:
+                    self.filmstrip.upsert(ent)
+        self._update_status()
+        msg = (f"exported {report.documents_exported} of {report.documents_total} results "
+               f"({len(report.written)} files written) to {out_dir}")
+        if report.cancelled:
+            self.statusBar().showMessage(msg + " — cancelled; export again to finish", 15000)
+        elif not report.ok:
+            self.statusBar().showMessage(msg + " — with problems", 15000)
+            text = msg + "\n\n" + "\n".join(report.failure_lines()[:20])
+            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Export", text))
         else:
-            import threading
-
-            class _Bridge(QWidget):
-                finished = Signal(object, object)
-            bridge = _Bridge(self)
-            bridge.finished.connect(lambda r, e: (done(r, e), bridge.deleteLater()))
-
-            def worker():
-                try:
-                    bridge.finished.emit(job(), None)
-                except Exception as exc:
-                    bridge.finished.emit(None, exc)
-            threading.Thread(target=worker, daemon=True).start()
+            self.statusBar().showMessage(msg, 15000)
+        self.exportFinished.emit(report)
 
     # ---- help ----------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
@@ -951,6 +989,12 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+class _ExportBridge(QObject):
+    """Signals from the export thread, delivered on the GUI thread."""
+    progress = Signal(int, int, str)
+    finished = Signal(object, object)
+
+
 def list_preset_names() -> list[tuple[str, str]]:
     try:
         from studio_app.core.export.presets import list_presets
@@ -962,10 +1006,15 @@ def list_preset_names() -> list[tuple[str, str]]:
 
 
 class ExportDialog(QDialog):
-    def __init__(self, parent, preset: str | None, out_dir: str):
+    def __init__(self, parent, preset: str | None, out_dir: str, approved: int = 0, unreviewed: int = 0):
         super().__init__(parent)
         self.setWindowTitle("Export")
+        self.setMinimumWidth(520)
+        self.approved, self.unreviewed = approved, unreviewed
         lay = QFormLayout(self)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        lay.addRow(self.summary)
         self.preset = QComboBox()
         for name, title in list_preset_names():
             self.preset.addItem(title or name, name)
@@ -980,6 +1029,7 @@ class ExportDialog(QDialog):
         row.addWidget(browse)
         from PySide6.QtWidgets import QCheckBox
         self.all = QCheckBox("also results not approved yet (never rejected ones)")
+        self.all.toggled.connect(self._update_summary)
         lay.addRow("Marketplace preset", self.preset)
         lay.addRow("Catalog folder", row)
         lay.addRow("", self.all)
@@ -988,6 +1038,13 @@ class ExportDialog(QDialog):
         bb.accepted.connect(self._accept)
         bb.rejected.connect(self.reject)
         lay.addRow(bb)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        n = self.approved + (self.unreviewed if self.all.isChecked() else 0)
+        self.summary.setText(f"<b>{n}</b> result{'s' if n != 1 else ''} will be exported"
+                             + ("" if self.all.isChecked() or not self.unreviewed
+                                else f" ({self.unreviewed} not approved yet are left out)") + ".")
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Catalog folder", self.out.text())
