@@ -102,9 +102,12 @@ def render(pipe: dict, hot: dict, peer: dict, quick: bool, argv: list[str]) -> s
             "* **Small inputs, full-resolution masks.** The detector sees 224 px, the landmark model "
             "256 px, U2-Net-p 320 px; masks are refined on a 1024-px guide and only the final uint8 "
             "map is upsampled to full resolution and thresholded.",
-            "* **Thread counts.** One intra-op thread per free core, leaving one core for decoding and "
-            "encoding (`ml.fastpath.inference_threads`). With 2 OpenMP threads beside the background "
-            "decode on 2 cores, the pose stage took 8.4 s instead of 0.26 s under load.",
+            "* **Thread counts.** The small pose networks get one intra-op thread per core but one, "
+            "leaving a core for the background decode and the GUI (`ml.fastpath.inference_threads`): "
+            "with 2 OpenMP threads beside the decoder on 2 cores the pose stage took 8.4 s instead of "
+            "0.26 s under load. U2-Net-p, the one heavy network, waits for the background decode to "
+            "finish and then uses every core (`heavy_threads`; 2 threads 0.36 s, 1 thread 0.73 s on "
+            "the quiet machine). On a machine busy with other work set `STUDIO_TORCH_THREADS=1`.",
             "* **Frozen graphs.** The BlazePose networks run as traced graphs (detector 99 -> 56 ms, "
             "landmarks 160 -> 88 ms); U2-Net-p runs channels_last, traced and frozen (1.16 -> 0.63 CPU s "
             "per photo, same output to 1e-5).",

@@ -142,8 +142,14 @@ def test_thread_policy_leaves_a_core(monkeypatch):
     assert inference_threads(2) == 1
     assert inference_threads(1) == 1
     assert inference_threads(16) == 15
+    from ml.fastpath import heavy_threads, torch_threads
+    assert heavy_threads(2) == 2                       # U2-Net-p alone: every core
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before           # restored
     monkeypatch.setenv("STUDIO_TORCH_THREADS", "3")
-    assert inference_threads(2) == 3
+    assert inference_threads(2) == 3 and heavy_threads(2) == 3
 
 
 # ---- the Processor on the fast path -----------------------------------------------------------
