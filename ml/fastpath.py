@@ -106,9 +106,9 @@ def inference_threads(cores: int | None = None) -> int:
 def heavy_threads(cores: int | None = None) -> int:
     """Intra-op threads for the one heavy network (U2-Net-p) once nothing else runs beside it:
     every core. Measured on the 2-core machine, quiet: 2 threads 0.36 s, 1 thread 0.73 s per
-    photo. ``STUDIO_TORCH_THREADS`` overrides (set it to 1 on a machine busy with other work:
-    there, 2 OpenMP threads were slower than 1)."""
-    env = os.environ.get("STUDIO_TORCH_THREADS")
+    photo. ``STUDIO_TORCH_THREADS`` (or ``OMP_NUM_THREADS``) overrides: set it to 1 on a
+    machine busy with other work, where 2 OpenMP threads were slower than 1."""
+    env = os.environ.get("STUDIO_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
     if env:
         return max(1, int(env))
     return max(1, cores or os.cpu_count() or 1)

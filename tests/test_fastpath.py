@@ -143,6 +143,7 @@ def test_thread_policy_leaves_a_core(monkeypatch):
     assert inference_threads(1) == 1
     assert inference_threads(16) == 15
     from ml.fastpath import heavy_threads, torch_threads
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert heavy_threads(2) == 2                       # U2-Net-p alone: every core
     before = torch.get_num_threads()
     with torch_threads(before + 1):
