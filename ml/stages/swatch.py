@@ -18,6 +18,8 @@ import math
 import cv2
 import numpy as np
 
+from ml.masks import as_u8
+
 from ml import colour
 from ml.types import KP, Keypoints, SwatchColour
 
@@ -300,15 +302,7 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
 def _mask_crop(person_mask: np.ndarray, box, image_size, size) -> np.ndarray:
     """The person mask (any size, uint8/bool/float) under ``box`` (source pixels), as a bool
     image of ``size`` = (w, h)."""
-    pm = np.asarray(person_mask)
-    if pm.ndim == 3:
-        pm = pm[..., 0]
-    if pm.dtype == bool:
-        pm = pm.astype(np.uint8) * 255
-    elif np.issubdtype(pm.dtype, np.floating):
-        pm = (np.clip(pm, 0, 1) * 255).astype(np.uint8)
-    elif pm.max(initial=0) <= 1:
-        pm = pm.astype(np.uint8) * 255
+    pm = as_u8(person_mask)
     w, h = image_size
     mh, mw = pm.shape
     x0, y0, x1, y1 = box
