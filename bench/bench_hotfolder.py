@@ -17,7 +17,6 @@ and *processing* (handed over -> result document written).
 from __future__ import annotations
 
 import argparse
-import json
 import queue
 import shutil
 import sys
@@ -130,10 +129,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     res = run(args.mp, args.kinds.split(","), args.shots, args.device,
               log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(markdown(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
-    return 0
+    return common.emit(res, markdown(res), args.json)
 
 
 if __name__ == "__main__":

@@ -205,10 +205,7 @@ def main(argv=None) -> int:
               args.batch_mp, args.device, kinds=tuple(args.kinds.split(",")),
               log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"\nMachine: {common.machine_line(res['machine'])}; models loaded in {res['model_load_s']} s\n")
-    print(markdown(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
-    return 0
+    return common.emit(res, markdown(res), args.json)
 
 
 if __name__ == "__main__":

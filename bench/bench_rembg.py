@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -127,10 +126,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     photos = [(p.split(":")[0], float(p.split(":")[1])) for p in args.photos.split(",") if p]
     res = run(photos, args.repeat, args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(markdown(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
-    return 0
+    return common.emit(res, markdown(res), args.json)
 
 
 if __name__ == "__main__":

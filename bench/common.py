@@ -140,3 +140,11 @@ def median(xs):
     if not n:
         return float("nan")
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def emit(res: dict, table: str, json_path: str | None) -> int:
+    """Print a benchmark's markdown table and, if asked, save its raw figures as JSON."""
+    print(table)
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=1))
+    return 0

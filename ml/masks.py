@@ -13,7 +13,9 @@ def as_u8(mask: np.ndarray) -> np.ndarray:
     if m.dtype == bool:
         return m.astype(np.uint8) * 255
     if np.issubdtype(m.dtype, np.floating):
-        return (np.clip(m, 0, 1) * 255).astype(np.uint8)
+        return (np.clip(m, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if m.dtype != np.uint8:
+        m = np.clip(m, 0, 255).astype(np.uint8)
     if m.max(initial=0) <= 1:
-        return (m > 0).astype(np.uint8) * 255
-    return m.astype(np.uint8, copy=False)
+        return m * 255
+    return m

@@ -16,25 +16,12 @@ import math
 import cv2
 import numpy as np
 
+from ml.masks import as_u8
+
 _CC_WORK = 1024          # components are found on a copy at most this large
 _KEEP_FRAC = 0.03        # components at least this fraction of the largest are "the product"
 _MIN_AREA_FRAC = 1e-4    # less than this share of the photo: no usable product mask
 _FEATHER_SIGMA = 0.7     # output pixels
-
-
-def _as_u8(mask: np.ndarray) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.ndim == 3:
-        m = m[..., 0]
-    if m.dtype == bool:
-        return m.astype(np.uint8) * 255
-    if np.issubdtype(m.dtype, np.floating):
-        return (np.clip(m, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if m.dtype != np.uint8:
-        m = np.clip(m, 0, 255).astype(np.uint8)
-    if m.max(initial=0) == 1:
-        return m * 255
-    return m
 
 
 class _MainComponents:
@@ -117,7 +104,7 @@ def _resize(img: np.ndarray, size: tuple[int, int], *, smooth: bool) -> np.ndarr
 
 
 def _main(mask: np.ndarray) -> _MainComponents:
-    m = _as_u8(mask)
+    m = as_u8(mask)
     if m.ndim != 2 or m.size == 0:
         raise ValueError(f"the product mask must be a 2-D image, got shape {np.shape(mask)}")
     mc = _MainComponents(m)
@@ -167,7 +154,7 @@ def compose_on_white(rgb: np.ndarray, mask: np.ndarray, *, out_size: int | tuple
     if not 0.0 < fill <= 1.0:
         raise ValueError(f"fill must be in (0, 1], got {fill!r}")
     h, w = rgb.shape[:2]
-    m = _as_u8(mask)
+    m = as_u8(mask)
     if m.shape != (h, w):
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
     mc = _main(m)
