@@ -174,10 +174,10 @@ class Canvas(QGraphicsView):
         self._image = img
         self._hint.setVisible(False)
         if img is None:
-            self._hint.setText(f"{Path(photo).name}\ncannot be shown")
+            self._hint.setText(f"{Path(photo).name} cannot be shown\n(the reason is under Warnings, on the right)")
             self._hint.setVisible(True)
             self.scene().setSceneRect(self._hint.boundingRect().adjusted(-40, -40, 40, 40))
-            self.resetTransform()
+            self.fit()
             self.doc = None
             self.shown.emit(photo)
             return
@@ -241,7 +241,7 @@ class Canvas(QGraphicsView):
         self._hint.setText("Drop photos or a folder here\nor choose a hot folder (File menu)")
         self._hint.setVisible(True)
         self.scene().setSceneRect(self._hint.boundingRect())
-        self.resetTransform()
+        self.fit()
 
     def _clear_overlays(self, keep_mask: bool = False) -> None:
         sc = self.scene()
@@ -342,6 +342,7 @@ class Canvas(QGraphicsView):
             # only the hint text: shown at its own size, centred (never blown up)
             self.resetTransform()
             self.centerOn(r.center())
+            self.zoomChanged.emit(0.0)          # no photo: no zoom to show
             return
         self.resetTransform()
         self.fitInView(r, Qt.KeepAspectRatio)

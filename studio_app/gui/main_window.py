@@ -46,7 +46,10 @@ SHORTCUTS = [
     ("Open photos / folder", "Ctrl+O / Ctrl+Shift+O"),
     ("Pause / resume the hot folder", "Ctrl+P"),
     ("Export approved results", "Ctrl+E"),
+    ("Process the photo again (current engines)", "Ctrl+R"),
     ("Cancel the batch", "Esc"),
+    ("Settings (engines)", "Ctrl+,"),
+    ("This list", "F1"),
 ]
 
 
@@ -171,7 +174,7 @@ class MainWindow(QMainWindow):
         self.canvas.maskStroke.connect(self._mask_stroke, q)
         self.canvas.colourPicked.connect(self._colour_picked, q)
         self.canvas.zoneSelected.connect(self.inspector.select_zone)
-        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %" if z > 0 else ""))
         self.canvas.shown.connect(self._canvas_shown)
         self.inspector.zoneSelected.connect(self.canvas.select_zone)
         self.inspector.flipKind.connect(self.flip_kind)
@@ -942,7 +945,9 @@ class MainWindow(QMainWindow):
         lines = [f"<b>Studio Catalog {__version__}</b>",
                  "Catalog-ready e-commerce images from studio photos "
                  "(after Sorokina &amp; Ablameyko).",
-                 f"Models run on: {self.device_text}", "", "<b>Models</b>"]
+                 f"Models run on: {self.device_text}",
+                 "Engines: keypoints {0}, segmentation {1} (File › Settings…)".format(*self.engines()),
+                 "", "<b>Models</b>"]
         try:
             from ml.weights import status
             for r in status():

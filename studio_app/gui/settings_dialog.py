@@ -57,8 +57,8 @@ class SettingsDialog(QDialog):
         self.pose.currentIndexChanged.connect(self._details)
         self.seg.currentIndexChanged.connect(self._details)
         self._details()
-        note = QLabel("Photos already processed keep their results; use “Treat as …” or process them "
-                      "again to use the new engines." + (f"<br>Models run on: {device_text}" if device_text else ""))
+        note = QLabel("Photos already processed keep their results; Review › Process again (Ctrl+R) "
+                      "runs the photo on screen through the new engines." + (f"<br>Models run on: {device_text}" if device_text else ""))
         note.setObjectName("muted")
         note.setWordWrap(True)
         lay.addWidget(note)
