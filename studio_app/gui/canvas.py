@@ -231,14 +231,16 @@ class Canvas(QGraphicsView):
         self._pool.clear()
         self._pool.waitForDone(10000)
 
-    def clear(self) -> None:
+    DROP_HINT = "Drop photos or a folder here\nor choose a hot folder (File menu)"
+
+    def clear(self, hint: str | None = None) -> None:
         self._token += 1
         self._clear_items()
         self.photo = None
         self._image = None
         self._mask_array = None
         self.doc = None
-        self._hint.setText("Drop photos or a folder here\nor choose a hot folder (File menu)")
+        self._hint.setText(hint or self.DROP_HINT)
         self._hint.setVisible(True)
         self.scene().setSceneRect(self._hint.boundingRect())
         self.fit()

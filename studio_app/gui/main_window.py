@@ -389,6 +389,8 @@ class MainWindow(QMainWindow):
             self._enqueue(e.photo)
         elif self.filmstrip.currentItem() is None:
             self.filmstrip.setCurrentItem(self.filmstrip.item_for(e.photo))
+        if self.filmstrip.currentItem() is None and self.canvas.photo is None:
+            self._show_current()          # the hint now says results are on their way
         self._update_status()
         return True
 
@@ -629,7 +631,8 @@ class MainWindow(QMainWindow):
     def _show_current(self) -> None:
         e = self.current_entry()
         if e is None:
-            self.canvas.show_photo(None)
+            self.canvas.clear("Results appear here as they finish\n(or pick a photo on the left)"
+                              if len(self.session) else None)
             self.inspector.set_document(None)
             self.undo.activate(None)
             return
