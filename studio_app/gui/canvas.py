@@ -97,6 +97,9 @@ class Canvas(QGraphicsView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
+        # a few dozen items: no BSP index (the index keeps asking the Python items for their
+        # boundingRect, each call a trip through the GIL)
+        self.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
         self.setAcceptDrops(True)
         self.setRenderHints(QPainter.Antialiasing | QPainter.SmoothPixmapTransform)
         self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)

@@ -53,6 +53,9 @@ SHORTCUTS = [
 ]
 
 
+ADD_CHUNK = 8          # photos listed per event-loop turn when a folder is dropped
+
+
 def _photos_in(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for raw in paths:
@@ -363,21 +366,38 @@ class MainWindow(QMainWindow):
 
     @Slot(list)
     def add_paths(self, paths: list) -> int:
-        """Queue photos (files, or folders searched recursively). Returns how many were queued."""
+        """Queue photos (files, or folders searched recursively). Returns how many were found to
+        add (photos already listed excepted among the first ``ADD_CHUNK``; the rest of a big drop is
+        listed over the next event-loop turns)."""
         n = 0
         photos = _photos_in([str(p) for p in paths])
         # RAW+JPEG of one shot dropped together: the JPEG is processed, the RAW is its reference
         from studio_app.core.hotfolder import JPEG_EXTS, is_raw
         jpeg_keys = {(p.parent, p.stem) for p in photos if p.suffix.lower() in JPEG_EXTS}
         raws = {(p.parent, p.stem): p for p in photos if is_raw(p)}
+        todo = []
         for p in photos:
             if is_raw(p) and (p.parent, p.stem) in jpeg_keys:
                 continue
             pair = raws.get((p.parent, p.stem)) if p.suffix.lower() in JPEG_EXTS else None
-            n += self.add_photo(str(p), str(pair) if pair else None)
+            todo.append((str(p), str(pair) if pair else None))
         if not photos:
             self.statusBar().showMessage("no photos found in what was dropped", 5000)
+        # a big drop is listed a chunk per event-loop turn, so the window keeps answering
+        for photo, pair in todo[:ADD_CHUNK]:
+            n += self.add_photo(photo, pair)
+        if len(todo) > ADD_CHUNK:
+            self._add_later(todo[ADD_CHUNK:])
+            n += len(todo) - ADD_CHUNK
         return n
+
+    def _add_later(self, todo: list) -> None:
+        def step():
+            for photo, pair in todo[:ADD_CHUNK]:
+                self.add_photo(photo, pair)
+            if len(todo) > ADD_CHUNK:
+                self._add_later(todo[ADD_CHUNK:])
+        QTimer.singleShot(0, step)
 
     def add_photo(self, photo: str, pair: str | None = None, force_kind: str | None = None) -> bool:
         e = self.session.add(photo, pair=pair, force_kind=force_kind)
