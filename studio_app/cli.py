@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -66,13 +65,8 @@ def collect_photos(paths: list[str]) -> tuple[list[Path], list[str]]:
             photos.append(p)
         else:
             errors.append(f"{p}: no such file or folder")
-    seen, unique = set(), []
-    for p in photos:
-        k = p.resolve()
-        if k not in seen:
-            seen.add(k)
-            unique.append(p)
-    return unique, errors
+    from studio_app.core.paths import unique_paths
+    return unique_paths(photos), errors
 
 
 def cmd_process(args) -> int:

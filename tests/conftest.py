@@ -53,3 +53,16 @@ def require_weights(*files: str) -> Path:
     if missing:
         pytest.skip(f"model weights not fetched ({', '.join(missing)}); run `studio-catalog models fetch`")
     return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def cpu_processor():
+    """One real Processor on the CPU (single torch thread, models warmed up) shared by the tests
+    that push many photos through the real pipeline."""
+    require_weights("pose_detection.tflite", "pose_landmark_full.tflite", "u2netp.onnx")
+    import torch
+    torch.set_num_threads(1)
+    from studio_app.core.processing import Processor
+    proc = Processor(device="cpu")
+    proc.pipeline.warm_up()
+    return proc

@@ -32,14 +32,8 @@ PERSON = "persons/ccp/photos/0002.jpg"
 
 
 @pytest.fixture(scope="module")
-def processor():
-    require_weights(*MODELS)
-    import torch
-    torch.set_num_threads(1)
-    from studio_app.core.processing import Processor
-    proc = Processor(device="cpu")
-    proc.pipeline.warm_up()
-    return proc
+def processor(cpu_processor):
+    return cpu_processor
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,8 @@ MODELS = ("pose_detection.tflite", "pose_landmark_full.tflite", "u2netp.onnx")
 
 
 @pytest.fixture(scope="module")
-def processor():
-    require_weights(*MODELS)
-    import torch
-    torch.set_num_threads(1)
-    from studio_app.core.processing import Processor
-    proc = Processor(device="cpu")
-    proc.pipeline.warm_up()
-    return proc
+def processor(cpu_processor):
+    return cpu_processor
 
 
 def _expect_error(case) -> bool:

@@ -36,3 +36,15 @@ def user_presets_dir() -> Path:
 def icon_path(size: int | None = None) -> Path:
     name = "studio-catalog-256.png" if size and size <= 256 else "studio-catalog.png"
     return resources_dir() / "icons" / name
+
+
+def unique_paths(paths) -> list[Path]:
+    """The paths in their order, each file or folder once (compared by resolved location)."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for p in paths:
+        k = Path(p).resolve()
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out

@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 import cv2
 
 from studio_app.core import atomic
+from studio_app.core.paths import unique_paths
 from studio_app.core.result import (RESULT_NAME, DocumentError, ResultDocument, load as load_doc,
                                     save as save_doc)
 from . import manifest, naming, preflight, render
@@ -103,13 +104,7 @@ def find_results(paths: Iterable[str | os.PathLike], exclude: Path | None = None
             found.extend(sub)
         else:
             errors.append((str(p), "no such result folder"))
-    seen, unique = set(), []
-    for f in found:
-        k = f.resolve()
-        if k not in seen:
-            seen.add(k)
-            unique.append(f)
-    return unique, errors
+    return unique_paths(found), errors
 
 
 _UMASK: list[int] = []
