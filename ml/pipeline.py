@@ -79,7 +79,7 @@ class Pipeline:
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
         _ = self.pose, self.segmenter
-        import sklearn.cluster  # noqa: F401
+        import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
     @property

@@ -15,7 +15,7 @@ which is stored in every checkpoint (``extra["config"]``) so a checkpoint is sel
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from ml.types import KEYPOINT_NAMES, KP
 

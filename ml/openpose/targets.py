@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import FOOT_KEYPOINTS, LIMBS, NUM_KEYPOINTS, OpenPoseConfig
+from .config import FOOT_KEYPOINTS, LIMBS, NUM_KEYPOINTS
 
 FOOT_LIMBS = tuple(i for i, (a, b) in enumerate(LIMBS) if a in FOOT_KEYPOINTS or b in FOOT_KEYPOINTS)
 

@@ -106,7 +106,6 @@ def _print_progress(every: int) -> Callable[[ProgressInfo], None]:
     def cb(p: ProgressInfo) -> None:
         if p.iteration % every and p.iteration != p.max_iters:
             return
-        rate = p.iteration / max(p.seconds, 1e-9)
         print(f"[{p.iteration}/{p.max_iters}] epoch {p.epoch} loss {p.losses.get('loss', 0):.3f} "
               f"(heat {p.losses.get('heat_last', 0):.3f}, paf {p.losses.get('paf_last', 0):.3f}) "
               f"lr {p.lr:.2e} {p.seconds:.0f}s", file=sys.stderr, flush=True)

@@ -16,7 +16,6 @@ its outputs compare directly with a TFLite interpreter. Unknown operators raise
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable

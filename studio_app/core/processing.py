@@ -253,7 +253,7 @@ class Processor:
             return Outcome(photo, folder, None, error=f"{photo.name}: {exc.strerror or exc}")
         except MemoryError:
             return Outcome(photo, folder, None, error=f"{photo.name}: not enough memory to process this photo")
-        except Exception as exc:  # a bug must not stop the batch; keep the details for the log
+        except Exception:  # a bug must not stop the batch; keep the details for the log
             detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
             return Outcome(photo, folder, None, error=f"{photo.name}: processing failed ({detail})")
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QComboBox, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget, QToolButton)
+                               QComboBox, QSizePolicy, QWidget, QToolButton)
 
 from studio_app.core.edits import EditError
 from studio_app.core.hotfolder import HotFolder, is_ignored

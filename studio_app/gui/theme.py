@@ -1,7 +1,7 @@
 """Neutral dark-grey look for judging colour: no tinted chrome, readable type, clear status colours."""
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 BG = "#2b2b2b"          # neutral 18 % grey-ish: photos are judged against it
