@@ -68,13 +68,16 @@ def train(config: str | os.PathLike | YolactConfig, data_root: str | os.PathLike
           log_every: int = 10, seed: int | None = None, max_size: int | None = None,
           lr: float | None = None, augment: bool | None = None,
           progress: Callable[[ProgressInfo], None] | None = None,
-          cancel: Callable[[], bool] | None = None, init_weights: str | os.PathLike | None = None
+          cancel: Callable[[], bool] | None = None, init_weights: str | os.PathLike | None = None,
+          eval_every: int = 0, on_eval: Callable[[int, Yolact], None] | None = None
           ) -> dict[str, Any]:
     """Train (or resume) and export ``model_final.pth``. Returns a summary dict.
 
     ``iterations`` (or ``epochs`` over the dataset) defaults to the config's ``max_iter``.
     ``category_ids`` restricts the classes (default: every category in ``ann_file``).
     On resume the run's own ``config.json`` is used, so the classes and network stay the same.
+    ``on_eval(iteration, model)`` is called every ``eval_every`` iterations and after the last
+    one (the model in eval mode, gradients off; training resumes afterwards) — for learning curves.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,11 +142,23 @@ def train(config: str | os.PathLike | YolactConfig, data_root: str | os.PathLike
         targets = [{k: move_to(v, dev) for k, v in t.items()} for t in targets]
         return criterion(m(images), targets)
 
+    def report(info: ProgressInfo) -> None:
+        if progress is not None:
+            progress(info)
+        if on_eval is not None and (info.iteration == info.max_iters
+                                    or (eval_every and info.iteration % eval_every == 0)):
+            with torch.no_grad():
+                model.eval()
+                try:
+                    on_eval(info.iteration, model)
+                finally:
+                    model.train()
+
     result = run_training(
         model, optimizer, loader, step_fn, out,
         LoopConfig(max_iters=iterations, checkpoint_every=checkpoint_every, log_every=log_every,
                    grad_clip=cfg.grad_clip, amp=amp),
-        scheduler=scheduler, device=dev, resume=resume, progress=progress, cancel=cancel,
+        scheduler=scheduler, device=dev, resume=resume, progress=report, cancel=cancel,
         extra={"config": cfg.to_dict()})
     final = None
     if not result.cancelled:

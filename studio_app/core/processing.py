@@ -104,8 +104,7 @@ def _is_binary_mask(a: np.ndarray) -> bool:
     """A 2-D uint8 array holding only 0 and 255."""
     if a.ndim != 2 or a.dtype != np.uint8 or a.size == 0:
         return False
-    _, hard = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY)
-    return cv2.countNonZero(cv2.absdiff(a, hard)) == 0
+    return cv2.countNonZero(cv2.inRange(a, 1, 254)) == 0      # one SIMD pass (~5 ms for 24 MP)
 
 
 def _cap(img: np.ndarray, side: int = ITEM_MAX_SIDE) -> np.ndarray:
