@@ -14,13 +14,14 @@ import contextlib
 import io
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from ..training.command import run_command
 
 METRICS = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L")
 
@@ -157,20 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fps-iters", type=int, default=50)
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
-    rows = {}
-    try:
+    def body() -> int:
+        rows = {}
         for path in args.model:
             rows[Path(path).parent.name or Path(path).stem] = evaluate(
                 path, args.images, args.ann, device=args.device, max_images=args.max_images,
                 fps_iters=args.fps_iters)
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print("Masks\n\n" + markdown_table(rows, "mask") + "\n\nBoxes\n\n" + markdown_table(rows, "box"))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    return 0
+        print("Masks\n\n" + markdown_table(rows, "mask") + "\n\nBoxes\n\n" + markdown_table(rows, "box"))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return 0
 
+    return run_command(body, "interrupted; nothing was written")
 
 if __name__ == "__main__":
     raise SystemExit(main())

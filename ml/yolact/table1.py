@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from ..atomic import write_json, write_text
+from ..training.command import run_command
 from ..training.loop import read_log
 from ..training.plot import line_chart, smooth
 from .checkpoint import load_model
@@ -227,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .train import _resolve_device
-    try:
+
+    def body() -> int:
         device = _resolve_device(args.device)
         rows = []
         for name in args.configs:
@@ -235,15 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(run_one(name, args, Path(args.out), device))
         report = Path(args.report) if args.report else Path(args.out) / "report"
         write_report(rows, args, device, report)
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print((report / "README.md").read_text())
-    return 0
+        print((report / "README.md").read_text())
+        return 0
 
+    return run_command(body, "interrupted; run the same command again to continue")
 
 if __name__ == "__main__":
     raise SystemExit(main())

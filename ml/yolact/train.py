@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..training.command import run_command
 from ..training.loop import LoopConfig, ProgressInfo, move_to, run_training
 from .checkpoint import save_model
 from .config import YolactConfig, get_config
@@ -207,22 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{info.iteration}/{info.max_iters}] {losses} lr={info.lr:.2e} {info.seconds:.0f}s",
                   flush=True)
 
-    try:
+    def body() -> int:
         res = train(args.config, args.images, args.ann, args.out, iterations=args.iterations,
                     epochs=args.epochs, resume=args.resume, device=args.device, amp=not args.no_amp,
                     batch_size=args.batch_size, category_ids=args.categories, num_workers=args.workers,
                     checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
                     max_size=args.max_size, lr=args.lr, augment=False if args.no_augment else None,
                     progress=show, init_weights=args.init)
-    except KeyboardInterrupt:
-        print("interrupted; resume with --resume", file=sys.stderr)
-        return 130
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(res, indent=2))
-    return 0
+        print(json.dumps(res, indent=2))
+        return 0
 
+    return run_command(body, "interrupted; resume with --resume")
 
 if __name__ == "__main__":
     raise SystemExit(main())
