@@ -32,7 +32,7 @@ class FirstRunDialog(QDialog):
         self.hot = self._folder_row(form, "Hot folder", hot)
         self.out = self._folder_row(form, "Output folder", out)
         self.preset = QComboBox()
-        from .main_window import list_preset_names
+        from .export_dialog import list_preset_names
         self.preset.addItem("No preset (free aspect)", "")
         for name, title in list_preset_names():
             self.preset.addItem(title or name, name)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QComboBox, QSizePolicy, QWidget, QToolButton)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QSizePolicy, QSplitter, QWidget)
 
 from studio_app.core.edits import EditError
 from studio_app.core.hotfolder import HotFolder, is_ignored
@@ -23,34 +22,13 @@ from studio_app.core.result import DocumentError, load
 from studio_app.core.session import Session, STATUS_LABELS
 from . import theme
 from .canvas import Canvas
+from .export_dialog import ExportDialog, list_preset_names
 from .filmstrip import Filmstrip
+from .help import about_html, shortcuts_html
 from .inspector import Inspector
 from .undo import UndoStacks
 from .worker import Job, ProcessingWorker, WorkerThread
 
-SHORTCUTS = [
-    ("Next photo", "Right / J"),
-    ("Previous photo", "Left / K"),
-    ("Approve (and go to the next photo)", "A"),
-    ("Reject (and go to the next photo)", "R"),
-    ("Zoom in / out", "+ / -"),
-    ("Fit to window", "0"),
-    ("Actual size (1:1)", "1"),
-    ("Pan", "Space + drag, or middle-button drag"),
-    ("Move / edit boxes and keypoints", "V"),
-    ("Mask brush: add / erase", "B / E"),
-    ("Brush smaller / larger", "[ / ]"),
-    ("Eyedropper (swatch colour)", "I"),
-    ("Show / hide the mask", "M"),
-    ("Undo / Redo", "Ctrl+Z / Ctrl+Shift+Z"),
-    ("Open photos / folder", "Ctrl+O / Ctrl+Shift+O"),
-    ("Pause / resume the hot folder", "Ctrl+P"),
-    ("Export approved results", "Ctrl+E"),
-    ("Process the photo again (current engines)", "Ctrl+R"),
-    ("Cancel the batch", "Esc"),
-    ("Settings (engines)", "Ctrl+,"),
-    ("This list", "F1"),
-]
 
 
 ADD_CHUNK = 8          # photos listed per event-loop turn when a folder is dropped
@@ -957,28 +935,13 @@ class MainWindow(QMainWindow):
 
     # ---- help ----------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td style='padding:2px 16px 2px 0'>{a}</td><td><b>{k}</b></td></tr>" for a, k in SHORTCUTS)
         box = QMessageBox(self)
         box.setWindowTitle("Keyboard shortcuts")
-        box.setText(f"<table>{rows}</table>")
+        box.setText(shortcuts_html())
         box.open()
 
     def about_text(self) -> str:
-        from studio_app import __version__
-        lines = [f"<b>Studio Catalog {__version__}</b>",
-                 "Catalog-ready e-commerce images from studio photos "
-                 "(after Sorokina &amp; Ablameyko).",
-                 f"Models run on: {self.device_text}",
-                 "Engines: keypoints {0}, segmentation {1} (File › Settings…)".format(*self.engines()),
-                 "", "<b>Models</b>"]
-        try:
-            from ml.weights import status
-            for r in status():
-                ok = "ok" if r.get("verified") else ("missing" if not r.get("present") else "hash mismatch")
-                lines.append(f"{r['id']}: {r.get('licence', '?')} — {r.get('source', '')} ({ok})")
-        except Exception as exc:
-            lines.append(f"model list unavailable: {exc}")
-        return "<br>".join(lines)
+        return about_html(self.device_text, self.engines())
 
     def show_about(self) -> None:
         box = QMessageBox(self)
@@ -1021,69 +984,3 @@ class _ExportBridge(QObject):
     """Signals from the export thread, delivered on the GUI thread."""
     progress = Signal(int, int, str)
     finished = Signal(object, object)
-
-
-def list_preset_names() -> list[tuple[str, str]]:
-    try:
-        from studio_app.core.export.presets import list_presets
-        return [(n, t) for n, t, _p, err in list_presets() if err is None]
-    except Exception:
-        from studio_app.core.paths import presets_dir
-        d = presets_dir()
-        return [(p.stem, p.stem) for p in sorted(d.glob("*.json"))] if d.is_dir() else []
-
-
-class ExportDialog(QDialog):
-    def __init__(self, parent, preset: str | None, out_dir: str, approved: int = 0, unreviewed: int = 0):
-        super().__init__(parent)
-        self.setWindowTitle("Export")
-        self.setMinimumWidth(520)
-        self.approved, self.unreviewed = approved, unreviewed
-        lay = QFormLayout(self)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        lay.addRow(self.summary)
-        self.preset = QComboBox()
-        for name, title in list_preset_names():
-            self.preset.addItem(title or name, name)
-        if preset and self.preset.findData(preset) >= 0:
-            self.preset.setCurrentIndex(self.preset.findData(preset))
-        self.out = QLineEdit(out_dir)
-        browse = QToolButton()
-        browse.setText("…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.out, 1)
-        row.addWidget(browse)
-        from PySide6.QtWidgets import QCheckBox
-        self.all = QCheckBox("also results not approved yet (never rejected ones)")
-        self.all.toggled.connect(self._update_summary)
-        lay.addRow("Marketplace preset", self.preset)
-        lay.addRow("Catalog folder", row)
-        lay.addRow("", self.all)
-        bb = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        bb.button(QDialogButtonBox.Ok).setText("Export")
-        bb.accepted.connect(self._accept)
-        bb.rejected.connect(self.reject)
-        lay.addRow(bb)
-        self._update_summary()
-
-    def _update_summary(self) -> None:
-        n = self.approved + (self.unreviewed if self.all.isChecked() else 0)
-        self.summary.setText(f"<b>{n}</b> result{'s' if n != 1 else ''} will be exported"
-                             + ("" if self.all.isChecked() or not self.unreviewed
-                                else f" ({self.unreviewed} not approved yet are left out)") + ".")
-
-    def _browse(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Catalog folder", self.out.text())
-        if d:
-            self.out.setText(d)
-
-    def _accept(self) -> None:
-        if not self.out.text().strip() or self.preset.count() == 0:
-            QMessageBox.warning(self, "Export", "Choose a preset and a catalog folder.")
-            return
-        self.accept()
-
-    def values(self):
-        return self.preset.currentData(), self.out.text().strip(), self.all.isChecked()
