@@ -73,6 +73,8 @@ def test_export_dialog_exports_approved_with_progress(qtbot, tmp_path, monkeypat
         dlg = w._export_dlg
         qtbot.waitExposed(dlg)
         assert "3" in dlg.summary.text() and "1 not approved" in dlg.summary.text()
+        # the first export proposes a catalog folder beside the results (no empty field to fill)
+        assert Path(dlg.out.text()) == tmp_path / "out" / "catalog"
         assert dlg.preset.findData("generic") >= 0
         dlg.preset.setCurrentIndex(dlg.preset.findData("generic"))
         catalog = tmp_path / "catalog"

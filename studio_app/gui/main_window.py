@@ -835,7 +835,9 @@ class MainWindow(QMainWindow):
             self.export_progress.raise_()
             return
         c = self.session.counts()
-        dlg = ExportDialog(self, self.preset_name, str(self.settings.value("export_dir", "")),
+        # first export: a catalog folder beside the results, so the operator can just press Export
+        out_dir = str(self.settings.value("export_dir", "") or self.out_root / "catalog")
+        dlg = ExportDialog(self, self.preset_name, out_dir,
                            approved=c["approved"] + c["exported"], unreviewed=c["ready"] + c["needs_review"])
         self._export_dlg = dlg
         dlg.accepted.connect(lambda: self._export_accepted(dlg))
