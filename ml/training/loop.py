@@ -184,9 +184,9 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     return numbered[-1] if numbered else None
 
 
-def read_log(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All lines of ``<out_dir>/log.jsonl`` (empty list when absent)."""
-    p = Path(out_dir) / LOG_NAME
+def read_log(out_dir: str | os.PathLike, name: str = LOG_NAME) -> list[dict[str, Any]]:
+    """All lines of ``<out_dir>/log.jsonl`` (or another JSONL file there; empty list when absent)."""
+    p = Path(out_dir) / name
     if not p.is_file():
         return []
     out = []

@@ -36,6 +36,7 @@ from .evaluate import METRICS, evaluate, markdown_table, measure_fps
 from .model import Yolact
 from .train import train
 
+EVAL_LOG = "eval.jsonl"
 LABELS = {"yolact_r101_baseline": "YOLACT (ResNet-101)",
           "yolact_r101_ws": "YOLACT + weight standardisation",
           "yolact_r101_attention": "YOLACT + attention (split attention)"}
@@ -57,18 +58,6 @@ def machine_line(device: torch.device) -> str:
     return f"{name}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass            # a line cut by an interruption
-    return out
-
-
 def fps_at(model: Yolact, size: int, iters: int) -> float:
     """FPS of this network at ``size`` × ``size`` (anchor scales follow), its own trained weights."""
     net = Yolact(model.cfg.rescaled(size))
@@ -86,11 +75,11 @@ def run_one(name: str, args, out: Path, device: torch.device) -> dict[str, Any]:
     key = run_key(name)
     run_dir = out / key
     run_dir.mkdir(parents=True, exist_ok=True)
-    evals_path = run_dir / "eval.jsonl"
+    evals_path = run_dir / EVAL_LOG
     final = run_dir / "model_final.pth"
     done = final.is_file() and (run_dir / "summary.json").is_file()
     if not done:
-        seen = {r["iteration"] for r in _read_jsonl(evals_path)}
+        seen = {r["iteration"] for r in read_log(run_dir, EVAL_LOG)}
 
         def on_eval(it: int, model: Yolact) -> None:
             if it in seen:
@@ -121,7 +110,7 @@ def run_one(name: str, args, out: Path, device: torch.device) -> dict[str, Any]:
     model = load_model(final, device=device)
     n_params = sum(p.numel() for p in model.parameters())
     fps = fps_at(model, args.fps_size, args.fps_iters) if args.fps_iters else float("nan")
-    evals = _read_jsonl(evals_path)
+    evals = read_log(run_dir, EVAL_LOG)
     last = max(evals, key=lambda r: r["iteration"]) if evals else None
     log = read_log(run_dir)
     return {"name": key, "label": LABELS.get(key, key), "params": n_params, "fps": fps,
