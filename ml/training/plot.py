@@ -58,7 +58,8 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
                y_min: float | None = None, y_max: float | None = None) -> Path:
     """Draw the series as lines with axes, ticks and a legend; write a PNG atomically."""
     w, h = size
-    left, right, top, bottom = 80, 20, 40, 60
+    # the legend sits above the plot area (never over a curve): one row per series
+    left, right, top, bottom = 80, 20, 30 + 20 * len(series), 60
     img = np.full((h, w, 3), 255, np.uint8)
     pts = [(x, y) for xs, ys in series.values() for x, y in zip(xs, ys) if y == y and math.isfinite(y)]
     if not pts:
@@ -93,7 +94,7 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
         cv2.putText(img, label, (p[0] - tw // 2, h - bottom + 20), font, 0.42, black, 1, cv2.LINE_AA)
     cv2.rectangle(img, (left, top), (w - right, h - bottom), black, 1)
     if title:
-        cv2.putText(img, title, (left, top - 14), font, 0.6, black, 1, cv2.LINE_AA)
+        cv2.putText(img, title, (left, 24), font, 0.6, black, 1, cv2.LINE_AA)
     if xlabel:
         (tw, _), _ = cv2.getTextSize(xlabel, font, 0.5, 1)
         cv2.putText(img, xlabel, ((left + w - right - tw) // 2, h - 15), font, 0.5, black, 1, cv2.LINE_AA)
@@ -119,10 +120,9 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
             cv2.circle(img, p, 4, colour, -1, cv2.LINE_AA)
     legend_w = max(cv2.getTextSize(n, font, 0.45, 1)[0][0] for n in series) + 40
     lx = w - right - legend_w
-    cv2.rectangle(img, (lx - 6, top + 4), (w - right - 4, top + 10 + 20 * len(series)), (255, 255, 255), -1)
     for i, name in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        ly = top + 18 + 20 * i
+        ly = 18 + 20 * i
         cv2.line(img, (lx, ly - 4), (lx + 25, ly - 4), colour, 3, cv2.LINE_AA)
         cv2.putText(img, name, (lx + 32, ly), font, 0.45, black, 1, cv2.LINE_AA)
     ok, buf = cv2.imencode(".png", img)

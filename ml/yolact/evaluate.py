@@ -143,7 +143,8 @@ def markdown_table(rows: dict[str, dict[str, Any]], kind: str = "mask") -> str:
     for name, r in rows.items():
         m = r[kind]
         fps = r.get("fps", float("nan"))
-        lines.append(f"| {name} | {_fmt(fps, 1.0) if fps == fps else '–'} | "
+        fps_s = "–" if fps != fps else (f"{fps:.1f}" if fps >= 10 else f"{fps:.2f}")   # CPU FPS < 1
+        lines.append(f"| {name} | {fps_s} | "
                      + " | ".join(_fmt(m[k]) for k in METRICS) + " |")
     return "\n".join(lines)
 

@@ -126,7 +126,7 @@ def write_report(rows: list[dict[str, Any]], args, device: torch.device, report:
     for r in rows:
         log = read_log(out / r["name"])
         xs = [e["iteration"] for e in log]
-        loss[r["label"]] = (xs, smooth([e["loss"] for e in log], max(1, len(xs) // 30)))
+        loss[r["label"]] = (xs, smooth([e["loss"] for e in log], max(1, len(xs) // 8)))
     line_chart(loss, report / "loss.png", title="Training loss (moving average)", xlabel="iteration",
                ylabel="total loss")
     for kind in ("mask", "box"):
@@ -158,7 +158,7 @@ def write_report(rows: list[dict[str, Any]], args, device: torch.device, report:
         "## Masks", "", markdown_table(table, "mask"), "",
         "## Boxes", "", markdown_table(table, "box"), "",
         "## Cost", "",
-        "| Method | parameters (M) | training time (s) | s / iteration |",
+        "| Method | parameters (M) | wall time incl. evaluations (s) | s / iteration |",
         "|---|---|---|---|",
     ]
     for r in rows:
