@@ -18,6 +18,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+from ml.device import cpu_model  # noqa: E402  (after the repo is on the path)
+
 SHARED = Path(os.environ.get("STUDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEV = SHARED / "dev"
 
@@ -79,16 +81,6 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def ram_gb() -> float:

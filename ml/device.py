@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -18,6 +20,17 @@ def resolve_device(choice: str | None = "auto") -> torch.device:
     if choice == "cpu":
         return torch.device("cpu")
     raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
+
+
+def cpu_model() -> str:
+    """The processor's marketing name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def describe(device: torch.device) -> str:

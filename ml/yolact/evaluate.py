@@ -172,5 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_command(body, "interrupted; nothing was written")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

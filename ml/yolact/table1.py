@@ -10,7 +10,7 @@ iterations, learning-rate schedule and seed; the validation set is evaluated eve
 ``--eval-every`` iterations (mask and box AP, pycocotools) for the learning curves; FPS is measured
 for each network at ``--fps-size`` (800, the paper's size) on the same device, batch 1, network +
 Fast NMS + mask assembly. The report folder gets ``README.md`` (tables, budget, seed, machine),
-``results.json``, ``loss.png``, ``ap.png``.
+``results.json``, ``loss.png``, ``ap50_mask.png``, ``ap50_box.png``.
 
 Interrupted runs continue where they stopped (``--resume`` is implied: a finished configuration is
 not retrained, an unfinished one resumes from its ``last.pth``).
@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from ..atomic import write_json, write_text
+from ..device import cpu_model, resolve_device
 from ..training.command import run_command
 from ..training.loop import read_log
 from ..training.plot import line_chart, smooth
@@ -43,18 +44,8 @@ LABELS = {"yolact_r101_baseline": "YOLACT (ResNet-101)",
 
 
 def machine_line(device: torch.device) -> str:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        name += f", {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{cpu_model()}, {torch.get_num_threads()} threads")
     return f"{name}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
@@ -214,10 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .train import _resolve_device
-
     def body() -> int:
-        device = _resolve_device(args.device)
+        device = resolve_device(args.device)
         rows = []
         for name in args.configs:
             print(f"== {name}", flush=True)
@@ -228,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return run_command(body, "interrupted; run the same command again to continue")
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -219,5 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_command(body, "interrupted; resume with --resume")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -43,10 +43,10 @@ class PackedMask:
     __slots__ = ("shape", "binary", "data")
 
     def __init__(self, mask: np.ndarray):
-        from .processing import _is_binary_mask
+        from .processing import is_binary_mask
         mask = np.ascontiguousarray(mask, dtype=np.uint8)
         self.shape = mask.shape
-        self.binary = _is_binary_mask(mask)
+        self.binary = is_binary_mask(mask)
         raw = np.packbits(mask > 127) if self.binary else mask
         self.data = zlib.compress(raw.tobytes(), 1)
 
@@ -269,7 +269,7 @@ class Editor:
         new = ResultDocument.from_dict(copy.deepcopy(snap["doc"]))
         mask_changed = False
         if "mask" in snap:
-            mask = snap["mask"].unpack() if isinstance(snap["mask"], PackedMask) else snap["mask"]
+            mask = snap["mask"].unpack()
             mask_changed = not np.array_equal(mask, self.mask)
             if mask_changed:
                 self._write_mask(mask)
