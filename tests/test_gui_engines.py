@@ -128,7 +128,10 @@ def test_settings_dialog_switches_engines_document_keeps_its_shape(qtbot, tmp_pa
             dlg.accept()
         assert w.settings.value("pose_engine") == "op_tiny.pth"
         assert w.settings.value("seg_engine") == "shop_yolact.pth"
-        assert "op_tiny" in w.device_label.text() and "shop_yolact" in w.device_label.text()
+        # ``ready`` is caught as the worker thread emits it; the window's own (queued) slot that
+        # names the engines in the status bar runs a moment later on the GUI thread
+        qtbot.waitUntil(lambda: "op_tiny" in w.device_label.text() and "shop_yolact" in w.device_label.text(),
+                        timeout=10000)
 
         # the same photo processed again (as a person, so keypoints are written) with the new engines
         w.filmstrip.setCurrentItem(w.filmstrip.item_for(str(photo.resolve())))
