@@ -55,6 +55,7 @@ from .types import LoadedImage
 
 __all__ = [
     "load_image", "ImageLoadError", "sha256_file", "SUPPORTED_EXTENSIONS", "RAW_EXTENSIONS",
+    "JPEG_EXTENSIONS", "DECODERS",
     "is_supported", "exif_for_export", "DEFAULT_MAX_PIXELS", "load_two_scale", "PendingImage", "read_photo",
     "PhotoBytes",
 ]
@@ -63,13 +64,21 @@ DEFAULT_MAX_PIXELS = 250_000_000
 MAX_FILE_BYTES = 2 * 1024 ** 3          # larger files are refused before reading
 ORIENTATION_TAG = 0x0112
 
-RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".dng", ".raf", ".orf", ".rw2"})
-_PIL_EXTENSIONS = {
+# The one table of supported photo types: extension -> decoder ("RAW" = LibRaw via rawpy, else the
+# Pillow format). The hot folder, File > Open, drag and drop and the CLI accept exactly these, so a
+# file is taken by all of them or by none (a .heic is refused everywhere: no decoder is installed).
+DECODERS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG",
     ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
     ".bmp": "BMP", ".dib": "BMP", ".gif": "GIF", ".avif": "AVIF",
+    ".cr2": "RAW", ".cr3": "RAW", ".nef": "RAW", ".nrw": "RAW", ".arw": "RAW", ".srf": "RAW",
+    ".sr2": "RAW", ".dng": "RAW", ".raf": "RAW", ".orf": "RAW", ".rw2": "RAW", ".pef": "RAW",
+    ".srw": "RAW", ".3fr": "RAW", ".iiq": "RAW", ".erf": "RAW", ".kdc": "RAW", ".mrw": "RAW",
 }
-SUPPORTED_EXTENSIONS = frozenset(_PIL_EXTENSIONS) | RAW_EXTENSIONS
+SUPPORTED_EXTENSIONS = frozenset(DECODERS)
+RAW_EXTENSIONS = frozenset(e for e, d in DECODERS.items() if d == "RAW")
+JPEG_EXTENSIONS = frozenset(e for e, d in DECODERS.items() if d == "JPEG")
+_PIL_EXTENSIONS = {e: d for e, d in DECODERS.items() if d != "RAW"}
 
 # Pillow formats load_image accepts (MPO = multi-picture JPEG written by many cameras).
 _PIL_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "WEBP", "BMP", "GIF", "AVIF")

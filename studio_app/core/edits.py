@@ -258,6 +258,11 @@ class Editor:
                 self._mask = np.zeros((self.doc.source.height, self.doc.source.width), np.uint8)
         return self._mask
 
+    @property
+    def cached_mask(self) -> np.ndarray | None:
+        """The mask when it is loaded already (no read); None otherwise."""
+        return self._mask
+
     # ---- snapshots (undo/redo) ---------------------------------------------------------------
     def snapshot(self, with_mask: bool = False) -> dict:
         snap = {"doc": copy.deepcopy(self.doc.to_dict())}

@@ -29,34 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-RAW_EXTS = {".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf",
-            ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".raw"}
-JPEG_EXTS = {".jpg", ".jpeg", ".jpe"}
-RASTER_EXTS = JPEG_EXTS | {".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif"}
-PHOTO_EXTS = RASTER_EXTS | RAW_EXTS
-TEMP_SUFFIXES = (".part", ".tmp", ".temp", ".crdownload", ".download", ".partial", ".filepart", ".!ut")
-SIDECAR_EXTS = {".xmp", ".thm", ".xml", ".json", ".txt", ".pp3", ".dop", ".cos", ".lrv"}
+from ml.io import JPEG_EXTENSIONS as JPEG_EXTS, RAW_EXTENSIONS as RAW_EXTS, SUPPORTED_EXTENSIONS as PHOTO_EXTS
+from .photos import TEMP_SUFFIXES, is_photo_name, is_raw  # noqa: F401  (the one home of both rules)
 
 ReadyFn = Callable[[Path, "Path | None"], None]     # (photo to process, RAW partner or None)
 PairedFn = Callable[[Path, Path], None]             # (already handed-over JPEG, its late RAW)
 
 
 def is_ignored(path: str | os.PathLike) -> bool:
-    """True for names that are not (yet) photos: temp/partial, hidden, ~, sidecars, other files."""
-    name = Path(path).name
-    low = name.lower()
-    if not name or name.startswith(".") or name.startswith("~") or name.endswith("~"):
-        return True
-    if low.endswith(TEMP_SUFFIXES) or name.startswith("._"):
-        return True
-    ext = Path(low).suffix
-    if ext in SIDECAR_EXTS:
-        return True
-    return ext not in PHOTO_EXTS
-
-
-def is_raw(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in RAW_EXTS
+    """True for names that are not (yet) photos the loader reads: temp/partial, hidden, ~, sidecars,
+    unsupported types (``studio_app.core.photos.is_photo_name``)."""
+    return not is_photo_name(path) or Path(path).name.startswith("._")
 
 
 def jpeg_looks_complete(path: Path) -> bool:

@@ -1,0 +1,471 @@
+"""The application, without a window: :class:`Studio`. The CLI, the GUI and the tests drive it alike.
+
+A photo's path is one straight line::
+
+    add / HotFolder -> queue (the photo on screen first) -> Processor.process -> ResultFolder
+        -> session entry -> events.document_changed(doc) + events.entry_changed(entry)
+
+and an operator's edit the same line backwards: ``apply(photo, SetBox(...))`` -> Editor ->
+ResultFolder.save -> ``document_changed``. Nothing re-reads the disk to learn what just happened.
+
+Threads: one processing thread (owns the processor: models are loaded there), the hot folder's
+watcher thread, one thread per export job, and the caller's thread for edits. Events are emitted
+on whichever of these did the work (see :mod:`studio_app.core.events`); a Qt layer forwards them to
+its UI thread. Every public method may be called from any thread. See ``docs/studio.md``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+from .edits import EditError, Editor
+from .events import (Arrival, BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error,
+                     HistoryChanged, HotFolderState, JobFinished, ProcessorState)
+from .arrivals import HotFolderMixin
+from .exporting import ExportJob, ExportMixin
+from .history import UNDO_BUDGET_BYTES, Edit, History, SetReview, Step
+from .photos import collect_photos, pair_shots
+from .processor import Cancelled, Processor, ProcessorSpec, describe
+from .progress import PROGRESS_INTERVAL_S, Throttle
+from .result import DocumentError, ResultDocument
+from .result_folder import ResultFolder
+from .session import TRANSIENT, Entry, Session
+
+HIGH, NORMAL = 0, 1                 # queue priorities
+
+
+class StudioError(RuntimeError):
+    """A request the Studio cannot honour now (the message is for the operator)."""
+
+
+class Studio(HotFolderMixin, ExportMixin):
+    """Owns the session, the processing queue, the hot folder, edits with undo, and export jobs.
+
+    ``processor``: a built :class:`Processor`, or a :class:`ProcessorSpec` built on the processing
+    thread when :meth:`start` runs (``None``: a default in-process spec). ``session``: an existing
+    :class:`Session` (the CLI passes one with ``autosave=False``); by default ``<out>/session.json``
+    is opened and kept up to date. ``skip_existing``: photos whose result is up to date are not
+    processed again (CLI ``--skip-existing``)."""
+
+    def __init__(self, out_root: str | os.PathLike, processor: Processor | ProcessorSpec | None = None, *,
+                 session: Session | None = None, skip_existing: bool = False,
+                 progress_interval: float = PROGRESS_INTERVAL_S, undo_budget_bytes: int = UNDO_BUDGET_BYTES,
+                 editor_cache: int = 2):
+        self.out_root = Path(out_root)
+        self.events = EmitterGroup()
+        self.session = session if session is not None else Session.open(self.out_root)
+        self.skip_existing = skip_existing
+        self.progress_interval = progress_interval
+        self.history = History(undo_budget_bytes, on_trim=self._history_changed)
+        self._spec = processor if isinstance(processor, ProcessorSpec) or processor is None else None
+        self.processor: Processor | None = None if self._spec is not None or processor is None else processor
+        self._spec = self._spec or (ProcessorSpec() if processor is None else None)
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: list[tuple[int, int, str]] = []      # (priority, sequence, photo key)
+        self._seq = 0
+        self._focus: str | None = None
+        self._current: str | None = None
+        self._cancel = threading.Event()
+        self._stop = False
+        self._reload: ProcessorSpec | None = None
+        self._thread: threading.Thread | None = None
+        self._done = self._total = 0
+        self._editors: "OrderedDict[str, Editor]" = OrderedDict()
+        self._editor_cache = max(1, editor_cache)
+        self._edit_lock = threading.RLock()
+        self._hot = None
+        self._unseen = 0
+        self._export: ExportJob | None = None
+        self._export_seq = 0
+        self._saver = _SessionSaver(self.session, self._lock) if session is None else None
+        for e in self.session.queued():                   # queued when the app last stopped
+            self._push(e.photo, NORMAL)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the processing thread (building the processor there). Idempotent."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="studio-processing", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop watching, cancel processing and exports, free the processor, write the session."""
+        self.unwatch()
+        if self._export is not None:
+            self._export.cancel()
+            self._export.wait(timeout)
+        with self._lock:
+            self._stop = True
+            self._cancel.set()
+            self._wake.notify_all()
+            t, self._thread = self._thread, None
+        if t is not None:
+            t.join(timeout)
+        if self.processor is not None:
+            _close(self.processor)
+            self.processor = None
+        if self._saver is not None:
+            self._saver.close()
+
+    def set_processor(self, spec: ProcessorSpec) -> None:
+        """Switch engines between two photos (the current one finishes with the old ones);
+        ``processor_state`` says ``reloading`` then ``ready`` (or ``failed``: the old one stays)."""
+        with self._lock:
+            self._reload = spec
+            self._wake.notify_all()
+
+    @property
+    def spec(self) -> ProcessorSpec | None:
+        return self._spec
+
+    # ---- adding photos -----------------------------------------------------------------------------
+    def add(self, paths: Iterable[str | os.PathLike]) -> tuple[list[Entry], list[str]]:
+        """Photos or folders (searched recursively); RAW+JPEG of one shot become one entry. Photos
+        without a result are queued; photos already processed are listed with their result.
+        Returns (new entries, error lines such as "no photos found in this folder")."""
+        photos, errors = collect_photos(paths)
+        added = [e for p, raw in pair_shots(photos) if (e := self.add_photo(p, raw)) is not None]
+        return added, errors
+
+    def add_photo(self, photo: str | os.PathLike, pair: str | os.PathLike | None = None,
+                  force_kind: str | None = None) -> Entry | None:
+        """One photo; None when it is already in the session (its pair is recorded)."""
+        with self._lock:
+            e = self.session.add(photo, pair=pair, force_kind=force_kind)
+            if e is not None and e.status == "queued":
+                self._push(e.photo, NORMAL)
+        if e is not None:
+            self._entry_changed(e)
+        return e
+
+    def enqueue(self, photo: str | os.PathLike, *, force_kind: str | None = None,
+                priority: int = NORMAL, pair: str | os.PathLike | None = None) -> Entry:
+        """Process ``photo`` (again), whatever its state: added to the session when new. ``HIGH``
+        puts it before the other queued photos. Returns its entry."""
+        with self._lock:
+            e = self.session.get(photo)
+            if e is not None and e.status in TRANSIENT:
+                if priority == HIGH:
+                    self.prioritize(e.photo)
+                return e
+            e = self.session.add(photo, pair=pair, force_kind=force_kind, requeue=True)
+            self._push(e.photo, priority)
+        self._forget_edits(e)
+        self._entry_changed(e)
+        return e
+
+    def reprocess(self, photo: str | os.PathLike, force_kind: str | None = None) -> bool:
+        """Process a listed photo again (its edits are replaced by the new result; the canvas gets
+        ``document_changed(image_changed=True)``). False when it is queued or processing already."""
+        e = self.session.get(photo)
+        if e is None or e.status in TRANSIENT:
+            return False
+        self.enqueue(e.photo, force_kind=force_kind, priority=HIGH)
+        return True
+
+    def prioritize(self, photo: str | os.PathLike | None) -> None:
+        """The photo on screen: processed next when it is queued (None: no preference)."""
+        with self._lock:
+            self._focus = None if photo is None else str(Path(photo).resolve())
+
+    def _push(self, key: str, priority: int) -> None:
+        if self._done >= self._total:
+            self._done = self._total = 0
+        self._queue = [q for q in self._queue if q[2] != key]
+        self._seq += 1
+        self._queue.append((priority, self._seq, key))
+        self._total += 1
+        self._wake.notify_all()
+
+    # ---- cancel -----------------------------------------------------------------------------------
+    def cancel(self) -> list[Entry]:
+        """Stop the photo being processed and drop the queued ones (they become ``cancelled``;
+        :meth:`requeue_cancelled` brings them back). Finished results are kept."""
+        with self._lock:
+            self._queue.clear()
+            if self._current is not None:
+                self._cancel.set()
+            out = self.session.mark_cancelled([e.photo for e in self.session.queued()])
+            self._done = self._total = 1 if self._current is not None else 0
+        for e in out:
+            self._entry_changed(e)
+        self._progress()
+        return out
+
+    def requeue_cancelled(self) -> list[Entry]:
+        with self._lock:
+            out = self.session.requeue_cancelled()
+            for e in out:
+                self._push(e.photo, NORMAL)
+        for e in out:
+            self._entry_changed(e)
+        return out
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._queue) or self._current is not None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or processing (tests, the CLI). False on timeout."""
+        with self._lock:
+            return self._wake.wait_for(lambda: not self._queue and self._current is None or self._stop,
+                                       timeout)
+
+    # ---- the processing thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        if self.processor is None and not self._build(self._spec, "loading"):
+            return
+        while True:
+            with self._lock:
+                self._wake.wait_for(lambda: self._stop or self._queue or self._reload is not None)
+                if self._stop:
+                    return
+                spec, self._reload = self._reload, None
+            if spec is not None:
+                self._build(spec, "reloading")
+                continue
+            job = self._next_job()
+            if job is not None:
+                self._process(*job)
+
+    def _build(self, spec: ProcessorSpec, state: str) -> bool:
+        self.events.processor_state(ProcessorState(state))
+        try:
+            new = spec.build()
+        except Exception as exc:  # missing weights, CUDA asked but absent, a bad checkpoint
+            what = "the models could not be loaded" if state == "loading" else "the chosen engines could not be loaded"
+            self.events.processor_state(ProcessorState("failed", f"{what}: {exc}"))
+            return False
+        old, self.processor, self._spec = self.processor, new, spec
+        if old is not None:
+            _close(old)
+        self.events.processor_state(ProcessorState("ready", describe(new)))
+        return True
+
+    def _next_job(self) -> tuple[Entry, str | None] | None:
+        with self._lock:
+            if not self._queue:
+                return None
+            pick = next((q for q in self._queue if q[2] == self._focus), None) or min(self._queue)
+            self._queue.remove(pick)
+            e = self.session.get(pick[2])
+            if e is None or e.status != "queued":
+                self._done += 1
+                return None
+            self._cancel.clear()
+            self._current = e.photo
+            self.session.mark_processing(e.photo, "load", 0.0)
+        self._entry_changed(e)
+        self._progress(e.photo, "load", 0.0, final=True)
+        return e, e.force_kind
+
+    def _process(self, e: Entry, force_kind: str | None) -> None:
+        throttle = Throttle(self.progress_interval)
+
+        def progress(stage: str, frac: float) -> None:
+            with self._lock:
+                e.stage, e.progress = stage, frac
+            if throttle.ready(frac >= 1.0):
+                self._progress(e.photo, stage, frac)
+                self._entry_changed(e)
+        outcome, cancelled = None, False
+        try:
+            outcome = self.processor.process(Path(e.photo), self.out_root, force_kind=force_kind,
+                                             skip_existing=self.skip_existing, progress=progress,
+                                             cancel=self._cancel.is_set)
+        except Cancelled:
+            cancelled = True
+        except Exception as exc:  # a processor that broke (a child process died): this photo fails
+            outcome = _failed(e.photo, f"{Path(e.photo).name}: {exc}")
+        self._finish(e, outcome, cancelled or self._cancel.is_set() and outcome is None)
+
+    def _finish(self, e: Entry, outcome, cancelled: bool) -> None:
+        with self._lock:
+            if cancelled:
+                self.session.mark_cancelled([e.photo])
+            elif outcome.ok:
+                self.session.mark_done(e.photo, outcome.folder, outcome.doc)
+            else:
+                self.session.mark_failed(e.photo, outcome.error or f"{e.name}: no result")
+            self._current = None
+            self._done = min(self._total, self._done + 1)
+        if not cancelled and outcome.ok and not outcome.skipped:
+            self._forget_edits(e)
+            doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).load()
+            self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
+                                                         image_changed=True, mask_changed=True))
+        self._entry_changed(e)
+        self.events.job_finished(JobFinished(e.photo, outcome, cancelled))
+        self._progress()
+        with self._lock:
+            self._wake.notify_all()
+
+    def _progress(self, photo: str | None = None, stage: str = "", frac: float = 0.0, final: bool = False) -> None:
+        with self._lock:
+            ev = BatchProgress(self._done, self._total, photo, stage, frac)
+        self.events.batch_progress(ev)
+
+    # ---- documents and edits -----------------------------------------------------------------------------
+    def entry(self, photo: str | os.PathLike) -> Entry | None:
+        return self.session.get(photo)
+
+    def result_folder(self, photo: str | os.PathLike) -> ResultFolder | None:
+        e = self.session.get(photo)
+        return ResultFolder(e.folder) if e is not None and e.folder else None
+
+    def document(self, photo: str | os.PathLike) -> ResultDocument | None:
+        """The photo's current document (from the editor when it is being edited)."""
+        e = self.session.get(photo)
+        if e is None or not e.folder:
+            return None
+        with self._edit_lock:
+            ed = self._editors.get(e.photo)
+            if ed is not None:
+                return ed.doc
+        return ResultFolder(e.folder).try_load()
+
+    def apply(self, photo: str | os.PathLike, edit: Edit) -> ResultDocument:
+        """Apply one operator edit, save it at once and record it for undo. Returns the new document
+        (``document_changed`` is emitted too). EditError (a message for the operator) when the photo
+        has no result, is being processed, or the edit is not possible; nothing changed then."""
+        with self._edit_lock:
+            e, ed = self._editor_for(photo)
+            before = ed.snapshot(edit.touches_mask)
+            try:
+                edit.apply(ed)
+            except (DocumentError, OSError, ValueError) as exc:
+                ed.restore(before) if edit.touches_mask else None
+                raise exc if isinstance(exc, EditError) else EditError(str(exc)) from exc
+            self.history.push(e.photo, Step(edit.text, before, ed.snapshot(edit.touches_mask)))
+            self._edited(e, ed, "review" if edit.review else "edit", edit.touches_mask)
+            return ed.doc
+
+    def undo(self, photo: str | os.PathLike) -> ResultDocument | None:
+        """Undo the photo's last edit (None: nothing to undo)."""
+        return self._step(photo, undo=True)
+
+    def redo(self, photo: str | os.PathLike) -> ResultDocument | None:
+        return self._step(photo, undo=False)
+
+    def history_state(self, photo: str | os.PathLike) -> HistoryChanged:
+        key = str(Path(photo).resolve())
+        return HistoryChanged(key, *self.history.state(key))
+
+    def approve(self, photo: str | os.PathLike) -> ResultDocument:
+        return self.apply(photo, SetReview("approved"))
+
+    def reject(self, photo: str | os.PathLike) -> ResultDocument:
+        return self.apply(photo, SetReview("rejected"))
+
+    def _step(self, photo, undo: bool) -> ResultDocument | None:
+        with self._edit_lock:
+            e, ed = self._editor_for(photo)
+            step = self.history.undo(e.photo) if undo else self.history.redo(e.photo)
+            if step is None:
+                return None
+            snap = step.before if undo else step.after
+            ed.restore(snap)
+            self._edited(e, ed, "undo" if undo else "redo", "mask" in snap)
+            return ed.doc
+
+    def _editor_for(self, photo) -> tuple[Entry, Editor]:
+        e = self.session.get(photo)
+        if e is None:
+            raise EditError(f"{Path(photo).name} is not in this session")
+        if e.status in TRANSIENT:
+            raise EditError(f"{e.name} is being processed; edit it when its result is there")
+        if not e.folder:
+            raise EditError(f"{e.name} has no result to edit")
+        ed = self._editors.pop(e.photo, None)
+        if ed is None:
+            ed = Editor(e.folder)
+        self._editors[e.photo] = ed                       # most recently used last
+        while len(self._editors) > self._editor_cache:    # frees the photo pixels of old editors
+            self._editors.popitem(last=False)
+        return e, ed
+
+    def _edited(self, e: Entry, ed: Editor, reason: str, mask_changed: bool) -> None:
+        with self._lock:
+            e.apply_document(ed.doc)
+            self.session._changed()
+        self.events.document_changed(DocumentChanged(e.photo, ed.folder, ed.doc, reason,
+                                                     mask_changed=mask_changed,
+                                                     mask=ed.cached_mask if mask_changed else None))
+        self._entry_changed(e)
+        self._history_changed(e.photo)
+
+    def _forget_edits(self, e: Entry) -> None:
+        with self._edit_lock:
+            self._editors.pop(e.photo, None)
+        self.history.forget(e.photo)
+        self._history_changed(e.photo)
+
+    def _history_changed(self, key: str) -> None:
+        self.events.history_changed(HistoryChanged(key, *self.history.state(key)))
+
+    # ---- helpers ---------------------------------------------------------------------------------------
+    def _entry_changed(self, e: Entry) -> None:
+        with self._lock:
+            copy = replace(e)
+        self.events.entry_changed(EntryChanged(copy))
+
+    def _error(self, message: str, photo: str | None = None) -> None:
+        self.events.error(Error(message, photo))
+
+
+def _close(processor) -> None:
+    close = getattr(processor, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def _failed(photo: str, message: str):
+    from .processing import Outcome
+    return Outcome(Path(photo), None, None, error=message)
+
+
+class _SessionSaver:
+    """Writes ``session.json`` on its own thread, at most every ``delay`` s (never on the caller's)."""
+
+    def __init__(self, session: Session, lock, delay: float = 0.2):
+        self.session, self.lock, self.delay = session, lock, delay
+        self._dirty = threading.Event()
+        self._closed = False
+        session.on_change = self._dirty.set
+        self._thread = threading.Thread(target=self._run, name="session-save", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._dirty.wait()
+            if self._closed:
+                break
+            threading.Event().wait(self.delay)
+            self.flush()
+
+    def flush(self) -> None:
+        self._dirty.clear()
+        with self.lock:
+            data = self.session.data()
+        try:
+            self.session.write(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._dirty.set()
+        self._thread.join(2)
+        self.flush()
