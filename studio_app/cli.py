@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -50,30 +49,20 @@ class ProgressLine:
 
 
 def collect_photos(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Expand folders recursively into supported photos, in a stable order."""
-    from ml.io import is_supported
-    photos: list[Path] = []
-    errors: list[str] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".") and is_supported(q))
-            if not found:
-                errors.append(f"{p}: no photos found in this folder")
-            photos.extend(found)
-        elif p.is_file():
-            photos.append(p)
-        else:
-            errors.append(f"{p}: no such file or folder")
-    from studio_app.core.paths import unique_paths
-    return unique_paths(photos), errors
+    """Files and folders (recursive) -> photos; the app's one rule (``studio_app.core.photos``)."""
+    from studio_app.core.photos import collect_photos as collect
+    return collect(paths)
 
 
 def cmd_process(args) -> int:
+    """Process photos through the same ``Studio`` the desktop app drives: one line per photo, in
+    order; Ctrl+C stops after the current photo (exit 130), a second Ctrl+C at once."""
     from ml.device import configure_cpu_threads
-    from ml.pipeline import Cancelled
     from ml.weights import WeightsError
     from studio_app.core.processing import Processor
+    from studio_app.core.progress import sigint_cancels
+    from studio_app.core.session import Session
+    from studio_app.core.studio import Studio
 
     photos, errors = collect_photos(args.photos)
     for e in errors:
@@ -89,45 +78,59 @@ def cmd_process(args) -> int:
     except (WeightsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-    cancelled = {"flag": False}
-
-    def on_sigint(signum, frame):
-        if cancelled["flag"]:
-            raise KeyboardInterrupt
-        cancelled["flag"] = True
-    old = signal.signal(signal.SIGINT, on_sigint)
-
-    prog = ProgressLine(len(photos))
-    failed = 0
-    review = 0
+    studio = Studio(out, proc, session=Session(out, autosave=False), skip_existing=args.skip_existing)
+    report = _BatchReport(studio, photos)
     t0 = time.perf_counter()
     try:
-        for i, photo in enumerate(photos):
-            try:
-                outcome = proc.process(
-                    photo, out, force_kind=args.kind, skip_existing=args.skip_existing,
-                    progress=lambda stage, frac, i=i, n=photo.name: prog.update(i, n, stage, frac),
-                    cancel=lambda: cancelled["flag"])
-            except Cancelled:
-                prog.line(f"cancelled after {i} of {len(photos)} photos; finished results are kept")
-                return 130
-            if outcome.ok:
-                d = outcome.doc
-                zones = ",".join(it.zone for it in d.items) or "-"
-                flag = "  NEEDS REVIEW: " + "; ".join(d.warnings[:2]) if d.needs_review else ""
-                review += d.needs_review
-                state = "up to date" if outcome.skipped else f"{d.kind} [{zones}]"
-                prog.line(f"[{i + 1}/{len(photos)}] ok    {photo}: {state}{flag}")
-            else:
-                failed += 1
-                prog.line(f"[{i + 1}/{len(photos)}] FAIL  {outcome.error}")
+        with sigint_cancels(studio.cancel) as cancelled:
+            for photo in photos:
+                studio.enqueue(photo, force_kind=args.kind)
+            studio.start()
+            while not studio.wait_idle(0.1):     # short waits: Ctrl+C is handled between them
+                pass
     finally:
-        signal.signal(signal.SIGINT, old)
+        studio.close()
+    if cancelled.is_set():
+        report.prog.line(f"cancelled after {report.finished} of {len(photos)} photos; finished results are kept")
+        return 130
     dt = time.perf_counter() - t0
-    print(f"{len(photos) - failed} of {len(photos)} photos done in {dt:.1f} s "
-          f"({review} need review, {failed} failed); results in {out}", file=sys.stderr)
-    return 1 if failed or errors else 0
+    print(f"{len(photos) - report.failed} of {len(photos)} photos done in {dt:.1f} s "
+          f"({report.review} need review, {report.failed} failed); results in {out}", file=sys.stderr)
+    return 1 if report.failed or errors else 0
+
+
+class _BatchReport:
+    """The CLI's view of a Studio batch: the progress line and one line per finished photo."""
+
+    def __init__(self, studio, photos: list[Path]):
+        self.photos = photos
+        self.names = {str(p.resolve()): p for p in photos}
+        self.prog = ProgressLine(len(photos))
+        self.finished = self.failed = self.review = 0
+        studio.events.batch_progress.connect(self.on_progress)
+        studio.events.job_finished.connect(self.on_finished)
+
+    def on_progress(self, ev) -> None:
+        if ev.photo is not None:
+            self.prog.update(self.finished, Path(ev.photo).name, ev.stage, ev.photo_fraction)
+
+    def on_finished(self, ev) -> None:
+        if ev.cancelled:
+            return
+        i, o = self.finished, ev.outcome
+        self.finished += 1
+        photo = self.names.get(ev.photo, Path(ev.photo))
+        n = len(self.photos)
+        if o.ok:
+            d = o.doc
+            zones = ",".join(it.zone for it in d.items) or "-"
+            flag = "  NEEDS REVIEW: " + "; ".join(d.warnings[:2]) if d.needs_review else ""
+            self.review += d.needs_review
+            state = "up to date" if o.skipped else f"{d.kind} [{zones}]"
+            self.prog.line(f"[{i + 1}/{n}] ok    {photo}: {state}{flag}")
+        else:
+            self.failed += 1
+            self.prog.line(f"[{i + 1}/{n}] FAIL  {o.error}")
 
 
 def cmd_models(args) -> int:

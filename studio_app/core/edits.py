@@ -25,10 +25,8 @@ import cv2
 import numpy as np
 
 from ml.types import KEYPOINT_NAMES, ZONES, Keypoints
-from . import atomic
-from .result import Item, ResultDocument, Swatch, load, save
-
-MODEL_MASK_NAME = "model_mask.png"
+from .result import DocumentError, Item, ResultDocument, Swatch
+from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
 PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
 
 
@@ -43,7 +41,6 @@ class PackedMask:
     __slots__ = ("shape", "binary", "data")
 
     def __init__(self, mask: np.ndarray):
-        from .processing import is_binary_mask
         mask = np.ascontiguousarray(mask, dtype=np.uint8)
         self.shape = mask.shape
         self.binary = is_binary_mask(mask)
@@ -159,7 +156,7 @@ def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None =
         box = recompute(zone, new, mask)
     if box is None:  # a centred half-size box the operator then drags into place
         box = [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
-    new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=f"{zone}.jpg", swatch=None,
+    new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=item_file(zone), swatch=None,
                           locked=True))
     new.items.sort(key=lambda it: ZONES.index(it.zone))
     return new
@@ -183,7 +180,7 @@ def set_swatch(doc: ResultDocument, zone: str, rgb) -> ResultDocument:
     if it is None:
         raise EditError(f"there is no {zone} item")
     it.swatch = Swatch(rgb=rgb, hex="#{:02X}{:02X}{:02X}".format(*rgb), family=family_name(rgb),
-                       file=f"{zone}_swatch.png")
+                       file=swatch_file(zone))
     return new
 
 
@@ -225,19 +222,13 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
-def read_mask(path: Path) -> np.ndarray:
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if m is None:
-        raise EditError(f"cannot read the mask {path.name}")
-    return m
-
-
 class Editor:
     """Edits one result folder. Every method saves the document (and files) before returning."""
 
     def __init__(self, folder: str | os.PathLike, doc: ResultDocument | None = None):
         self.folder = Path(folder)
-        self.doc = doc if doc is not None else load(self.folder)
+        self.rf = ResultFolder(self.folder)
+        self.doc = doc if doc is not None else self.rf.load()
         self._rgb: np.ndarray | None = None
         self._mask: np.ndarray | None = None
 
@@ -251,11 +242,10 @@ class Editor:
     @property
     def mask(self) -> np.ndarray:
         if self._mask is None:
-            p = self.folder / self.doc.mask
-            if p.exists():
-                self._mask = read_mask(p)
-            else:
-                self._mask = np.zeros((self.doc.source.height, self.doc.source.width), np.uint8)
+            try:
+                self._mask = self.rf.mask_or_empty(self.doc)
+            except DocumentError as exc:
+                raise EditError(str(exc)) from exc
         return self._mask
 
     @property
@@ -291,20 +281,15 @@ class Editor:
         return out
 
     def _commit(self, new: ResultDocument, force_zones: set[str] = frozenset()) -> set[str]:
-        from .processing import write_item_files
         zones = self._changed_zones(new) | {z for z in force_zones if new.item(z) is not None}
         if zones:
-            write_item_files(new, self.folder, self.rgb, self.mask, zones=zones)
-        save(new, self.folder)
+            self.rf.render_items(new, self.rgb, self.mask, zones=zones)
+        self.rf.save(new)
         self.doc = new
         return zones
 
     def _write_mask(self, mask: np.ndarray) -> None:
-        from .processing import encode_image
-        if self.doc.model_mask is None and (self.folder / self.doc.mask).exists():
-            # keep the model's own mask once, before the first edit
-            atomic.write_bytes(self.folder / MODEL_MASK_NAME, (self.folder / self.doc.mask).read_bytes())
-        encode_image(self.folder / self.doc.mask, mask)
+        self.rf.write_mask(self.doc, mask)          # keeps the model's own mask once, before the first edit
         self._mask = mask
 
     # ---- edits -------------------------------------------------------------------------------
@@ -354,7 +339,7 @@ class Editor:
             raise EditError(f"no colour could be measured in the {zone} zone")
         new = clone(doc)
         new.item(zone).swatch = Swatch(rgb=[int(v) for v in sw.rgb], hex=sw.hex, family=sw.family,
-                                       file=f"{zone}_swatch.png")
+                                       file=swatch_file(zone))
         return new
 
     def rerun_kmeans(self, zone: str) -> Swatch:
@@ -373,10 +358,13 @@ class Editor:
         """Back to the model's own mask."""
         if self.doc.model_mask is None:
             return
-        src = self.folder / self.doc.model_mask
-        model = read_mask(src)
-        from .processing import encode_image
-        encode_image(self.folder / self.doc.mask, model)
+        try:
+            model = self.rf.read_mask(self.doc, "model_mask")
+        except DocumentError as exc:
+            raise EditError(str(exc)) from exc
+        if model is None:
+            raise EditError(f"the model's mask {self.doc.model_mask} is not there any more")
+        self.rf.write_mask(self.doc, model)
         self._mask = model
         new = clone(self.doc)
         self._commit(new, force_zones={"product"})

@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .processor import Cancelled  # noqa: F401  (the one cancel type, re-exported for callers)
+from .progress import Throttle
+
 STARTUP_TIMEOUT_S = 600.0
-PROGRESS_EVERY_S = 0.05
-
-
-class Cancelled(Exception):
-    """Processing was stopped by the caller's cancel() (same name as ml.pipeline.Cancelled)."""
 
 
 class ChildFailed(RuntimeError):
@@ -48,7 +46,6 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
     except BaseException as exc:  # missing weights, bad checkpoint, CUDA asked but absent
         conn.send(("load_failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)))
         return
-    from ml.pipeline import Cancelled as PipelineCancelled
     while True:
         try:
             msg = conn.recv()
@@ -57,18 +54,16 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
         if msg[0] == "stop":
             return
         _, photo, out_root, force_kind, skip_existing = msg
-        last = [0.0]
+        throttle = Throttle()
 
         def progress(stage: str, frac: float) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S or frac >= 1.0:
-                last[0] = now
+            if throttle.ready(frac >= 1.0):
                 conn.send(("progress", stage, float(frac)))
         try:
             out = proc.process(photo, out_root, force_kind=force_kind, skip_existing=skip_existing,
                                progress=progress, cancel=cancel_ev.is_set)
             conn.send(("done", out))
-        except PipelineCancelled:
+        except Cancelled:
             conn.send(("cancelled",))
         except BaseException as exc:
             conn.send(("error", f"{Path(photo).name}: {exc}"))

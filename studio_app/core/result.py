@@ -193,7 +193,13 @@ def result_path(folder: str | os.PathLike) -> Path:
 
 
 def load(folder_or_file: str | os.PathLike) -> ResultDocument:
-    """Read a document. Raises DocumentError (with a readable reason) when it cannot be used."""
+    """Read a document. Raises DocumentError (with a readable reason) when it cannot be used.
+    (``ResultFolder.load`` also checks that the files it names are inside its folder.)"""
+    return ResultDocument.from_dict(read_data(folder_or_file))
+
+
+def read_data(folder_or_file: str | os.PathLike) -> Any:
+    """The parsed JSON of a document (not validated). DocumentError when it cannot be read."""
     p = Path(folder_or_file)
     if p.is_dir():
         p = p / RESULT_NAME
@@ -209,7 +215,7 @@ def load(folder_or_file: str | os.PathLike) -> ResultDocument:
         raise DocumentError(f"{p} is corrupt (not valid JSON: {exc.msg} at line {exc.lineno})") from exc
     except RecursionError:
         raise DocumentError(f"{p} is corrupt (JSON nested too deeply)") from None
-    return ResultDocument.from_dict(data)
+    return data
 
 
 def save(doc: ResultDocument, folder: str | os.PathLike, *, replace_unreadable: bool = False) -> Path:

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from . import atomic
-from .result import RESULT_NAME, DocumentError, ResultDocument, load as load_document, save as save_document
+from .result import (RESULT_NAME, DocumentError, ResultDocument, load as load_document, read_data,
+                     save as save_document)
 
 NAMED_FILES = {"mask": "mask.png", "model_mask": "model_mask.png", "garments": "garments.png"}
 # Document fields that name a file of the folder ("[]": every element of a list). Validated on load/save.
@@ -230,8 +231,9 @@ class ResultFolder:
 
     def load(self) -> ResultDocument:
         """The document, with every file reference checked (DocumentError names the bad field)."""
-        doc = load_document(self.path)
-        check_references(doc.to_dict() | _extra_fields(doc), self.path)
+        data = read_data(self.path)
+        doc = ResultDocument.from_dict(data)      # version and schema first: a newer document says so
+        check_references(data, self.path)
         return doc
 
     def try_load(self) -> ResultDocument | None:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import atomic
-from .result import DocumentError, ResultDocument, load, result_path
+from .result import DocumentError, ResultDocument, result_path
+from .result_folder import ResultFolder
 
 SESSION_NAME = "session.json"
 SESSION_VERSION = 1
@@ -181,7 +182,7 @@ class Session:
         if folder is not None and not requeue:
             e.folder = str(folder)
             try:
-                e.apply_document(load(folder))
+                e.apply_document(ResultFolder(folder).load())
             except DocumentError as exc:
                 e.status, e.message = "error", str(exc)
         self._append(e)
@@ -220,7 +221,7 @@ class Session:
             return None
         e.folder = str(Path(folder).resolve())
         try:
-            e.apply_document(doc if doc is not None else load(folder))
+            e.apply_document(doc if doc is not None else ResultFolder(folder).load())
         except DocumentError as exc:
             e.status, e.message = "error", str(exc)
         e.force_kind = None
@@ -263,7 +264,7 @@ class Session:
         if e is None or not e.folder:
             return e
         try:
-            e.apply_document(load(e.folder))
+            e.apply_document(ResultFolder(e.folder).load())
         except DocumentError as exc:
             e.status, e.message = "error", str(exc)
         self._changed()
@@ -273,41 +274,25 @@ class Session:
         for e in self.entries:
             if e.folder and e.status not in TRANSIENT and e.status != "cancelled":
                 try:
-                    e.apply_document(load(e.folder))
+                    e.apply_document(ResultFolder(e.folder).load())
                 except DocumentError as exc:
                     e.status, e.message = "error", str(exc)
 
 
 def find_result(photo: str | os.PathLike, out_root: str | os.PathLike) -> Path | None:
-    """The result folder of ``photo`` under ``out_root`` (``<stem>``, ``<stem>-2``, ...) whose
-    document names this photo as its source; None when there is none yet."""
-    photo = Path(photo).resolve()
-    out_root = Path(out_root)
-    from .processing import safe_folder_name
-    base = safe_folder_name(photo.stem)
-    for i in range(1, 100):
-        cand = out_root / (base if i == 1 else f"{base}-{i}")
-        if not cand.exists():
-            return None
-        try:
-            doc = load(cand)
-        except DocumentError:
-            continue
-        if Path(doc.source.path).resolve() == photo:
-            return cand
-    return None
+    """The result folder of ``photo`` under ``out_root`` whose document names this photo as its
+    source; None when there is none yet (``ResultFolder.find``)."""
+    rf = ResultFolder.find(photo, out_root)
+    return rf.path if rf is not None else None
 
 
 def arrived_while_closed(hot_folder: str | os.PathLike, session: Session) -> list[Path]:
     """Photos sitting in the hot folder with no result yet (they arrived while the app was closed).
 
     RAW photos whose JPEG of the same shot is there are not listed (the JPEG is processed)."""
-    from .hotfolder import JPEG_EXTS, is_ignored, is_raw
+    from .photos import is_photo_name, pair_shots
     folder = Path(hot_folder)
     if not folder.is_dir():
         return []
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not is_ignored(p))
-    jpeg_stems = {p.stem for p in files if p.suffix.lower() in JPEG_EXTS}
-    return [p for p in files
-            if not (is_raw(p) and p.stem in jpeg_stems)
-            and session.get(p) is None and not session.has_result(p)]
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_photo_name(p))
+    return [p for p, _ in pair_shots(files) if session.get(p) is None and not session.has_result(p)]

@@ -153,8 +153,8 @@ class Studio(HotFolderMixin, ExportMixin):
         with self._lock:
             e = self.session.get(photo)
             if e is not None and e.status in TRANSIENT:
-                if priority == HIGH:
-                    self.prioritize(e.photo)
+                if priority == HIGH and e.status == "queued":
+                    self._push(e.photo, HIGH)
                 return e
             e = self.session.add(photo, pair=pair, force_kind=force_kind, requeue=True)
             self._push(e.photo, priority)
@@ -179,10 +179,11 @@ class Studio(HotFolderMixin, ExportMixin):
     def _push(self, key: str, priority: int) -> None:
         if self._done >= self._total:
             self._done = self._total = 0
-        self._queue = [q for q in self._queue if q[2] != key]
+        queued = [q for q in self._queue if q[2] != key]
+        if len(queued) == len(self._queue):
+            self._total += 1                      # new work (not a change of priority)
         self._seq += 1
-        self._queue.append((priority, self._seq, key))
-        self._total += 1
+        self._queue = queued + [(priority, self._seq, key)]
         self._wake.notify_all()
 
     # ---- cancel -----------------------------------------------------------------------------------
@@ -195,6 +196,7 @@ class Studio(HotFolderMixin, ExportMixin):
                 self._cancel.set()
             out = self.session.mark_cancelled([e.photo for e in self.session.queued()])
             self._done = self._total = 1 if self._current is not None else 0
+            self._wake.notify_all()
         for e in out:
             self._entry_changed(e)
         self._progress()
@@ -260,6 +262,7 @@ class Studio(HotFolderMixin, ExportMixin):
             e = self.session.get(pick[2])
             if e is None or e.status != "queued":
                 self._done += 1
+                self._wake.notify_all()
                 return None
             self._cancel.clear()
             self._current = e.photo

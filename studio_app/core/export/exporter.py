@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import cv2
 
 from studio_app.core import atomic
 from studio_app.core.paths import unique_paths
-from studio_app.core.result import (RESULT_NAME, DocumentError, ResultDocument, load as load_doc,
-                                    save as save_doc)
+from studio_app.core.result import RESULT_NAME, DocumentError, ResultDocument
+from studio_app.core.result_folder import ResultFolder
 from . import manifest, naming, preflight, render
 from .presets import Preset, load as load_preset
 
@@ -209,7 +208,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
     seen_src: dict[str, Path] = {}
     for folder in folders:
         try:
-            doc = load_doc(folder)
+            doc = ResultFolder(folder).load()        # refuses file references outside the folder
         except DocumentError as exc:
             report.errors.append((str(folder), str(exc)))
             continue
@@ -275,7 +274,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
                 if doc.status != "exported":
                     doc.review = dict(doc.review, status="exported")
                     try:
-                        save_doc(doc, folder)
+                        ResultFolder(folder).save(doc)
                     except (DocumentError, OSError) as exc:
                         report.errors.append((str(folder), f"exported, but the review status could not be saved: {exc}"))
     finally:
@@ -395,12 +394,11 @@ def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
         raise _SourceError(str(exc)) from exc
     if img.sha256 != doc.source.sha256:
         raise _SourceError(f"the source photo {src.name} changed since it was processed; process it again")
-    mask = None
-    mp = folder / doc.mask
-    if mp.is_file():
-        mask = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise _SourceError(f"the mask {mp.name} cannot be read")
+    try:
+        mask = ResultFolder(folder).read_mask(doc)
+    except DocumentError as exc:
+        raise _SourceError(str(exc)) from exc
+    if mask is not None:
         if mask.shape != img.rgb.shape[:2]:
             raise _SourceError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is "
                                f"{img.width}x{img.height}; process the photo again")
