@@ -141,11 +141,21 @@ class Error:
     photo: str | None = None
 
 
+@dataclass(frozen=True)
+class CatalogChanged:
+    """Products or assignments changed (``studio.catalog``). ``skus``: the products touched (re-read
+    their panel rows with ``studio.products_panel()``); ``reason``: assign, products, delete, bind,
+    rebuild; ``message``: a line for the status bar (e.g. "card SKU X created a new product")."""
+    skus: tuple = ()
+    reason: str = "assign"
+    message: str = ""
+
+
 EVENTS: dict[str, type] = {
     "entry_changed": EntryChanged, "document_changed": DocumentChanged,
     "batch_progress": BatchProgress, "job_finished": JobFinished, "export_progress": ExportProgress,
     "arrival": Arrival, "history_changed": HistoryChanged, "processor_state": ProcessorState,
-    "hot_folder": HotFolderState, "error": Error,
+    "hot_folder": HotFolderState, "error": Error, "catalog_changed": CatalogChanged,
 }
 
 

@@ -13,12 +13,17 @@ Schema version 1 (keys marked * are the external contract and always present)::
      "keypoints": [{"name", "x", "y", "score"}],                      *
      "items": [{"zone", "box": [x0,y0,x1,y1], "file",                 *
                 "swatch": {"rgb", "hex", "family", "file"} | null,    *
-                "locked": bool}],      # box fixed by hand: keypoint edits leave it alone
+                "locked": bool,        # box fixed by hand: keypoint edits leave it alone
+                "sku": str | null, "view": str | null, "main": bool}],   # catalog (schema 2; absent = unassigned)
      "needs_review": bool, "warnings": [str],                         *
      "review": {"status": "pending"|"approved"|"rejected"|"exported", "note": str},
      "model_mask": str | null,         # the model's own mask, kept once the operator edits
      "engines": {stage: model id},
-     "kind_override": bool}
+     "kind_override": bool,
+     "card": {"code": str, "format": str} | null}   # a barcode/QR card photo (schema 2): "items": []
+
+The catalog fields (item ``sku``/``view``/``main``, ``card``) mirror ``<out>/catalog.sqlite``
+(``studio_app.core.catalog``), which is their one home; older documents read them as absent.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from typing import Any
 
 from . import atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULT_NAME = "result.json"
 
 from ml.types import KEYPOINT_NAMES, ZONES  # noqa: F401  (re-exported for callers)
@@ -70,6 +75,9 @@ class Item:
     file: str
     swatch: Swatch | None = None
     locked: bool = False
+    sku: str | None = None          # catalog assignment (mirrors catalog.sqlite)
+    view: str | None = None
+    main: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "Item":
@@ -81,9 +89,12 @@ class Item:
                 or box[2] <= box[0] or box[3] <= box[1]:
             raise DocumentError(f"item {zone!r} has an invalid box {d['box']!r}")
         sw = d.get("swatch")
+        sku, view = d.get("sku"), d.get("view")
         return cls(zone=zone, box=box, file=str(d["file"]),
                    swatch=Swatch.from_dict(sw) if sw else None,
-                   locked=bool(d.get("locked", False)))
+                   locked=bool(d.get("locked", False)),
+                   sku=str(sku) if sku else None, view=str(view) if view else None,
+                   main=bool(d.get("main", False)))
 
 
 @dataclass
@@ -116,6 +127,7 @@ class ResultDocument:
     model_mask: str | None = None
     engines: dict = field(default_factory=dict)
     kind_override: bool = False
+    card: dict | None = None        # {"code", "format"}: a barcode card photo (not exported)
     schema_version: int = SCHEMA_VERSION
 
     # ---- (de)serialisation -------------------------------------------------------
@@ -164,6 +176,7 @@ class ResultDocument:
                 model_mask=d.get("model_mask"),
                 engines=dict(d.get("engines") or {}),
                 kind_override=bool(d.get("kind_override", False)),
+                card=_card(d.get("card")),
             )
         except DocumentError:
             raise
@@ -186,6 +199,14 @@ class ResultDocument:
     @property
     def status(self) -> str:
         return self.review.get("status", "pending")
+
+
+def _card(c: Any) -> dict | None:
+    if not c:
+        return None
+    if not isinstance(c, dict) or "code" not in c:
+        raise DocumentError(f"card must be {{\"code\", \"format\"}}, got {c!r}")
+    return {"code": str(c["code"]), "format": str(c.get("format", ""))}
 
 
 def result_path(folder: str | os.PathLike) -> Path:

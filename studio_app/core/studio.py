@@ -26,6 +26,7 @@ from .edits import EditError, Editor
 from .events import (Arrival, BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error,
                      HistoryChanged, HotFolderState, JobFinished, ProcessorState)
 from .arrivals import HotFolderMixin
+from .cataloging import CatalogMixin
 from .exporting import ExportJob, ExportMixin
 from .history import UNDO_BUDGET_BYTES, Edit, History, SetReview, Step
 from .photos import collect_photos, pair_shots
@@ -42,7 +43,7 @@ class StudioError(RuntimeError):
     """A request the Studio cannot honour now (the message is for the operator)."""
 
 
-class Studio(HotFolderMixin, ExportMixin):
+class Studio(HotFolderMixin, ExportMixin, CatalogMixin):
     """Owns the session, the processing queue, the hot folder, edits with undo, and export jobs.
 
     ``processor``: a built :class:`Processor`, or a :class:`ProcessorSpec` built on the processing
@@ -114,6 +115,7 @@ class Studio(HotFolderMixin, ExportMixin):
             self.processor = None
         if self._saver is not None:
             self._saver.close()
+        self._close_catalog()
 
     def set_processor(self, spec: ProcessorSpec) -> None:
         """Switch engines between two photos (the current one finishes with the old ones);
@@ -304,6 +306,7 @@ class Studio(HotFolderMixin, ExportMixin):
         if not cancelled and outcome.ok and not outcome.skipped:
             self._forget_edits(e)
             doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).load()
+            doc = self._keep_assignments(Path(outcome.folder), doc)
             self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
                                                          image_changed=True, mask_changed=True))
         self._entry_changed(e)

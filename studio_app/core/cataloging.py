@@ -1,0 +1,130 @@
+"""The Studio's catalog of goods: products, shot lists and assignments (a mixin of
+:class:`studio_app.core.studio.Studio`). Qt-free.
+
+``studio.catalog`` is ``<out>/catalog.sqlite`` (:class:`studio_app.core.catalog.Catalog`), the one
+home of assignments; every change also re-writes the documents it touches (through the live editor
+of a photo that is open) and is announced with ``catalog_changed`` plus ``document_changed(reason=
+"catalog")`` per document. The product panel reads ``studio.products_panel()``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .catalog import Catalog, CatalogError, CatalogService, Product, ProductStatus, shotlist
+from .events import CatalogChanged, DocumentChanged
+from .result import ResultDocument
+from .result_folder import ResultFolder
+
+
+class CatalogMixin:
+    _catalog: Catalog | None = None
+    _catalog_lock = threading.Lock()
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = Catalog.open(self.out_root)
+            return self._catalog
+
+    def _catalog_service(self) -> CatalogService:
+        return CatalogService(self.catalog, load=self._doc_for_folder, save=self._save_for_folder)
+
+    # documents go through the live editor when the photo is open, so an edit never overwrites them
+    def _entry_for_folder(self, folder: Path):
+        key = Path(folder).resolve()
+        for e in self.session:
+            if e.folder and Path(e.folder).resolve() == key:
+                return e
+        return None
+
+    def _doc_for_folder(self, folder: Path) -> ResultDocument:
+        e = self._entry_for_folder(folder)
+        with self._edit_lock:
+            ed = self._editors.get(e.photo) if e is not None else None
+            return ed.doc if ed is not None else ResultFolder(folder).load()
+
+    def _save_for_folder(self, folder: Path, doc: ResultDocument) -> None:
+        with self._edit_lock:
+            ResultFolder(folder).save(doc)
+            e = self._entry_for_folder(folder)
+            if e is not None and e.photo in self._editors:
+                self._editors[e.photo].doc = doc
+
+    def _folder_of(self, photo: str | os.PathLike) -> Path:
+        e = self.session.get(photo)
+        if e is not None and e.folder:
+            return Path(e.folder)
+        p = Path(photo)
+        if (p / "result.json").is_file():
+            return p
+        raise CatalogError(f"{p.name} has no result yet; assign it once it is processed")
+
+    # ---- operator intents ----------------------------------------------------------------------
+    def assign(self, photo: str | os.PathLike, zone: str, sku: str | None, view: str | None = None,
+               main: bool = False, *, create: bool = False):
+        """Item ``zone`` of ``photo`` belongs to ``sku`` (None: unassign), as ``view``; ``main``: the
+        product's main image. ``create``: an unknown SKU becomes a new product. CatalogError (show
+        ``str(exc)``; nothing changed) for an unknown SKU, zone or a card photo."""
+        res = self._catalog_service().assign(self._folder_of(photo), zone, sku, view, main, create=create)
+        self._announce(res.documents, (sku,) if sku else (), "assign",
+                       f"new product {sku}" if res.created else "")
+        return res.assignment
+
+    def assign_photos(self, photos, sku: str, view: str | None = None, *, create: bool = False) -> int:
+        """Multi-select: every item of each photo goes to ``sku``. Returns the number of items."""
+        n = 0
+        for ph in photos:
+            doc = self._doc_for_folder(self._folder_of(ph))
+            for it in doc.items:
+                self.assign(ph, it.zone, sku, view, create=create)
+                n += 1
+        return n
+
+    def add_product(self, product: Product) -> None:
+        self.catalog.add_products([product])
+        self.events.catalog_changed(CatalogChanged((product.sku,), "products"))
+
+    def delete_product(self, sku: str) -> int:
+        """Remove a product; its images become unassigned. Returns how many documents changed."""
+        docs = self._catalog_service().delete_product(sku)
+        self._announce(docs, (sku,), "delete")
+        return len(docs)
+
+    def import_shot_list(self, path: str | os.PathLike) -> shotlist.ShotList:
+        """Read the whole file first (ShotListError names every bad row; nothing imported), then add
+        or update its products in one transaction."""
+        sl = shotlist.read(path)
+        self.catalog.add_products(sl.products)
+        self.events.catalog_changed(CatalogChanged(tuple(p.sku for p in sl.products), "products",
+                                                   f"{len(sl.products)} products from {Path(path).name}"))
+        return sl
+
+    def products_panel(self, *, sku_contains: str = "", status: str | None = None) -> list[ProductStatus]:
+        return self.catalog.panel(sku_contains=sku_contains, status=status)
+
+    def _announce(self, docs, skus: tuple, reason: str, message: str = "") -> None:
+        for folder, doc in docs:
+            e = self._entry_for_folder(folder)
+            photo = e.photo if e is not None else str(folder)
+            self.events.document_changed(DocumentChanged(photo, Path(folder), doc, "catalog"))
+        self.events.catalog_changed(CatalogChanged(tuple(skus), reason, message))
+
+    def _keep_assignments(self, folder: Path, doc: ResultDocument) -> ResultDocument:
+        """A photo processed again keeps its items' SKUs: the catalog writes them back."""
+        if self._catalog is None and not Catalog.exists(self.out_root):
+            return doc
+        try:
+            done = CatalogService(self.catalog).mirror(folder)
+        except (CatalogError, OSError, ValueError) as exc:
+            self._error(f"{folder.name}: the catalog assignments could not be written back: {exc}")
+            return doc
+        return done[1] if done else doc
+
+    def _close_catalog(self) -> None:
+        with self._catalog_lock:
+            if self._catalog is not None:
+                self._catalog.close()
+                self._catalog = None
