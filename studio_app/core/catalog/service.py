@@ -53,14 +53,14 @@ class AssignResult:
 class CatalogService:
     def __init__(self, catalog: Catalog, load: LoadFn = _load, save: SaveFn = _save):
         self.catalog = catalog
-        self._load = load
-        self._save = save
+        self.load_document = load
+        self.save_document = save
 
     def assign(self, folder: str | os.PathLike, zone: str, sku: str | None, view: str | None = None,
                main: bool = False, *, create: bool = False, origin: str = "manual") -> AssignResult:
         """Assign one item. ``create``: an unknown SKU becomes a new product (else CatalogError)."""
         folder = Path(folder)
-        doc = self._load(folder)
+        doc = self.load_document(folder)
         if doc.card is not None:
             raise CatalogError(f"{folder.name} is a barcode card photo; it has no items to assign")
         if doc.item(zone) is None:
@@ -86,9 +86,9 @@ class CatalogService:
     def mirror(self, folder: Path) -> tuple[Path, ResultDocument] | None:
         """Bring ``folder``'s document in line with the database; returns it when re-written."""
         rows = {a.zone: a for a in self.catalog.assignments(folder=folder)}
-        doc = self._load(folder)
+        doc = self.load_document(folder)
         if mirror_into(doc, rows):
-            self._save(folder, doc)
+            self.save_document(folder, doc)
             return folder, doc
         return None
 
