@@ -225,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--overwrite", action="store_true",
                     help="replace files in OUT that this export did not write (default: report and keep them)")
     pe.add_argument("--list-presets", action="store_true", help="list the available presets and exit")
+    pe.add_argument("--shot-list", default=None, metavar="FILE",
+                    help="products (CSV/XLSX: sku,name,colour,category,views) besides the results' catalog")
+    pe.add_argument("--require-complete", action="store_true",
+                    help="hold back products that miss an expected view (the rest is exported)")
+    pe.add_argument("--image-base-url", default=None, metavar="URL",
+                    help="where the images will be hosted: the shop import file's image links")
     pe.set_defaults(func=cmd_export)
 
     pg = sub.add_parser("gui", help="start the desktop app")

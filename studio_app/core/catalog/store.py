@@ -167,6 +167,12 @@ class Catalog:
             rows = self._db.execute(q + " ORDER BY sku, main DESC, folder, zone", args).fetchall()
         return [Assignment(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
+    def put_assignments(self, rows: Iterable[Assignment]) -> None:
+        """Store rows as they are (no product check): an export's private view."""
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO assignments VALUES(?,?,?,?,?)",
+                                 [(a.folder, a.zone, a.sku, a.view, int(a.main)) for a in rows if a.sku])
+
     def assigned_folders(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT DISTINCT folder FROM assignments")}
@@ -191,10 +197,14 @@ class Catalog:
         return [p for p in out if p.status == status] if status else out
 
     # ---- rebuild -----------------------------------------------------------------------------
-    def replace_all(self, products: Iterable[Product], assignments: Iterable[Assignment]) -> None:
-        """Start over with these products and assignments (one transaction)."""
+    def replace_all(self, products: Iterable[Product], assignments: Iterable[Assignment], *,
+                    check: bool = True) -> None:
+        """Start over with these products and assignments (one transaction). ``check=False`` keeps
+        assignments to SKUs that are not among the products (an export reports them)."""
         prows = [(p.sku, p.name, p.colour, p.category, "|".join(p.views), p.origin) for p in products]
-        arows = [(a.folder, a.zone, a.sku, a.view, int(a.main)) for a in assignments if a.sku]
+        skus = {r[0] for r in prows}
+        arows = [(a.folder, a.zone, a.sku, a.view, int(a.main)) for a in assignments
+                 if a.sku and (not check or a.sku in skus)]
         with self._lock, self._db:
             self._db.execute("DELETE FROM assignments")
             self._db.execute("DELETE FROM products")

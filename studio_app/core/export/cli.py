@@ -54,7 +54,9 @@ def run_export(args) -> int:
         report = export(args.results, args.preset, args.out, template=getattr(args, "template", None),
                         sku=getattr(args, "sku", None), only_approved=not getattr(args, "all", False),
                         overwrite=getattr(args, "overwrite", False), progress=progress,
-                        cancel=lambda: cancelled["flag"])
+                        cancel=lambda: cancelled["flag"], shot_list=getattr(args, "shot_list", None),
+                        require_complete=getattr(args, "require_complete", False),
+                        image_base_url=getattr(args, "image_base_url", None))
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -69,9 +71,15 @@ def run_export(args) -> int:
         print(f"warning   {f}: {r}", file=sys.stderr)
     for f, r in report.skipped:
         print(f"skipped   {Path(f).name}: {r}", file=sys.stderr)
+    for line in report.catalog_notes:
+        print(f"warning   {line}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     if report.manifest_csv:
         print(f"manifest: {report.manifest_csv}", file=sys.stderr)
+    if report.shop_file:
+        print(f"shop import file: {report.shop_file}", file=sys.stderr)
+    if getattr(args, "require_complete", False) and any(not p["complete"] for p in report.products):
+        return 1
     if report.cancelled:
         return 130
     return 0 if report.ok else 1

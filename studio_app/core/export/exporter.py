@@ -19,7 +19,6 @@ the GUI's export panel and by ``studio-catalog export``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,12 +30,13 @@ from studio_app.core import atomic
 from studio_app.core.paths import unique_paths
 from studio_app.core.result import RESULT_NAME, DocumentError, ResultDocument
 from studio_app.core.result_folder import ResultFolder
-from . import manifest, naming, preflight, render
+from studio_app.core.catalog import CatalogError
+from . import manifest, naming, preflight, products, render, shopfiles
+from . import plan as plan_mod
+from .plan import Output as _Output, _file_sha, _sha
 from .presets import Preset, load as load_preset
 
 STATE_VERSION = 1
-RENDER_VERSION = 1             # bump when rendering changes so old exports re-render
-ZONE_ORDER = {z: i for i, z in enumerate(("product", "full", "top", "bottom", "shoes", "head"))}
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -63,6 +63,9 @@ class ExportReport:
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
     rows: list[dict] = field(default_factory=list)
+    products: list[dict] = field(default_factory=list)      # completeness per SKU (catalog of goods)
+    catalog_notes: list[str] = field(default_factory=list)  # unassigned items, deleted SKUs, shot-list notes
+    shop_file: Path | None = None                           # Shopify CSV / Merchant Center feed
 
     @property
     def ok(self) -> bool:
@@ -79,7 +82,10 @@ class ExportReport:
              f"unchanged) from {self.documents_exported} of {self.documents_total} results; "
              f"{len(self.blocked)} blocked, {len(self.conflicts)} conflicts, {len(self.errors)} errors, "
              f"{len(self.warned)} with warnings")
-        return s + (" - CANCELLED, run again to complete" if self.cancelled else "")
+        s += " - CANCELLED, run again to complete" if self.cancelled else ""
+        if self.products:
+            s += "\n" + "\n".join(products.summary_lines(self.products))
+        return s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,18 +129,6 @@ def _make_readable(p: Path) -> None:
         pass
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha(p: Path) -> str | None:
-    try:
-        from ml.io import sha256_file
-        return sha256_file(p)
-    except OSError:
-        return None
-
-
 class _State:
     def __init__(self, path: Path, preset: Preset):
         self.path = path
@@ -154,33 +148,20 @@ class _State:
                                       "names": self.names, "files": self.files})
 
 
-@dataclass
-class _Output:
-    role: str            # image | swatch
-    name: str
-    key: str
-    fingerprint: str
-
-
 class _Blocked(Exception):
     def __init__(self, findings):
         super().__init__("; ".join(map(str, findings)))
         self.findings = findings
 
 
-def _include(doc: ResultDocument, only_approved: bool) -> str | None:
-    st = doc.status
-    if st == "rejected":
-        return "rejected in review"
-    if only_approved and st not in ("approved", "exported"):
-        return f"not approved (review status: {st}); use --all to export it anyway"
-    return None
-
-
 def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, out_dir: str | os.PathLike, *,
            template: str | None = None, sku: str | None = None, only_approved: bool = True,
            overwrite: bool = False, progress: ProgressFn | None = None,
-           cancel: CancelFn | None = None) -> ExportReport:
+           cancel: CancelFn | None = None, shot_list: str | os.PathLike | None = None,
+           require_complete: bool = False, image_base_url: str | None = None) -> ExportReport:
+    """``shot_list``: products (CSV/XLSX) besides the results' ``catalog.sqlite``; ``require_complete``:
+    a product missing an expected view is held back; ``image_base_url``: where the images will be
+    hosted (the shop import file's image links)."""
     if not isinstance(preset, Preset):
         try:
             preset = load_preset(preset)
@@ -198,58 +179,23 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
     atomic.remove_stale_temporaries(out)
 
     report = ExportReport(preset=preset.name, out_dir=out)
-    folders, errs = find_results(result_folders, exclude=out)
+    roots = [Path(r) for r in result_folders]
+    folders, errs = find_results(roots, exclude=out)
     report.errors.extend(errs)
     state = _State(out / f".studio-catalog-export-{preset.name}.json", preset)
     namer = naming.Namer(state.names)
-
-    # ---- plan: read the (small) documents and give every output its name ------------------
-    plan: list[tuple[Path, ResultDocument, list[tuple[object, _Output, _Output | None]]]] = []
-    seen_src: dict[str, Path] = {}
-    for folder in folders:
-        try:
-            doc = ResultFolder(folder).load()        # refuses file references outside the folder
-        except DocumentError as exc:
-            report.errors.append((str(folder), str(exc)))
-            continue
-        why = _include(doc, only_approved)
-        if why:
-            report.skipped.append((str(folder), why))
-            continue
-        if doc.source.sha256 in seen_src:
-            report.skipped.append((str(folder), f"same photo as {seen_src[doc.source.sha256]}"))
-            continue
-        seen_src[doc.source.sha256] = folder
-        items = [it for it in doc.items if it.zone in preset.zones]
-        items.sort(key=lambda it: ZONE_ORDER.get(it.zone, 99))
-        if not items:
-            report.skipped.append((str(folder), f"no items for this preset (zones: {', '.join(preset.zones)})"))
-            continue
-        mask_sha = _file_sha(folder / doc.mask) or "missing"
-        shot = Path(doc.source.path).stem
-        outs = []
-        for it in items:
-            fields = {"sku": sku or folder.name, "shot": shot, "zone": it.zone, "view": preset.view(it.zone),
-                      "colour": (it.swatch.hex.lstrip("#").lower() if it.swatch else ""),
-                      "family": it.swatch.family if it.swatch else "", "preset": preset.name,
-                      "ext": preset.ext}
-            key = f"{doc.source.sha256}/{it.zone}"
-            fp_base = {"v": RENDER_VERSION, "src": doc.source.sha256, "mask": mask_sha, "zone": it.zone,
-                       "box": [round(v, 2) for v in it.box], "preset": preset.digest}
-            img_name = namer.assign(key, naming.render(template, fields))
-            img = _Output("image", img_name, key, _sha(json.dumps(fp_base, sort_keys=True).encode()))
-            sw = None
-            if preset.swatch and it.swatch:
-                sf = dict(fields, view=preset.swatch.view, ext=render_ext(preset.swatch.format))
-                cand = naming.render(template, sf)
-                if cand == naming.render(template, dict(fields, ext=sf["ext"])):     # template has no {view}
-                    cand = naming.render(template.replace("{ext}", "") .rstrip(".") + "_" + preset.swatch.view, sf)
-                sname = namer.assign(key + "/swatch", cand)
-                fp = dict(fp_base, role="swatch", rgb=list(it.swatch.rgb), size=preset.swatch.size)
-                fp.pop("box"), fp.pop("mask")
-                sw = _Output("swatch", sname, key + "/swatch", _sha(json.dumps(fp, sort_keys=True).encode()))
-            outs.append((it, img, sw))
-        plan.append((folder, doc, outs))
+    try:
+        the_plan = plan_mod.build(folders, preset, template, namer, sku=sku, only_approved=only_approved,
+                                  roots=roots, shot_list=shot_list, require_complete=require_complete)
+    except CatalogError as exc:
+        raise ExportError(str(exc)) from exc
+    report.errors.extend(the_plan.errors)
+    report.skipped.extend(the_plan.skipped)
+    arr = the_plan.arrangement
+    report.skipped.extend(arr.left_out)
+    report.catalog_notes = the_plan.notes + arr.warnings
+    plan = [(f, d, [(p.item, p.image, p.swatch, p.row) for p in outs]) for f, d, outs in the_plan.documents]
+    _prune_renamed(state, namer, out)
     state.names = namer.records
     report.documents_total = len(plan)
 
@@ -264,7 +210,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
             if progress:
                 progress(i, len(plan), folder.name)
             ok = _export_document(folder, doc, outs, preset, out, state, report, overwrite, cancel,
-                                  this_run_rows, blocked_json, sku)
+                                  this_run_rows, blocked_json)
             _save_state(state, report, out)
             if ok is None:          # cancelled mid-document
                 report.cancelled = True
@@ -282,9 +228,12 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
         _save_state(state, report, out)
         rows = _manifest_rows(this_run_rows, state, out)
         report.rows = rows
+        report.products = products.completeness(arr, rows) if arr.active else []
         try:
+            report.shop_file = shopfiles.write(out, preset, rows, arr, image_base_url, report)
             report.manifest_csv, report.manifest_json = manifest.write(
-                out, preset, rows, blocked=blocked_json,
+                out, preset, rows, blocked=blocked_json, products=report.products,
+                notes=report.catalog_notes,
                 conflicts=[{"file": f, "reason": r} for f, r in report.conflicts],
                 errors=[{"result": f, "reason": r} for f, r in report.errors],
                 complete=not report.cancelled)
@@ -308,9 +257,20 @@ def _save_state(state: "_State", report: ExportReport, out: Path) -> None:
             report.errors.append((str(out), msg))
 
 
-def render_ext(fmt: str) -> str:
-    from .presets import FORMATS
-    return FORMATS[fmt]
+def _prune_renamed(state: "_State", namer: naming.Namer, out: Path) -> None:
+    """Files this export wrote under a name their item no longer has (it was re-assigned, or became
+    another product's main image) are taken out, so the folder holds each product's images once."""
+    current = {rec["name"] for rec in namer.records.values()}
+    for name, rec in list(state.files.items()):
+        if name in current:
+            continue
+        target = out / name
+        if target.is_file() and _file_sha(target) == rec.get("sha256"):
+            try:
+                target.unlink()
+            except OSError:
+                continue
+        state.files.pop(name, None)
 
 
 def _manifest_rows(this_run: list[dict], state: _State, out: Path) -> list[dict]:
@@ -323,7 +283,7 @@ def _manifest_rows(this_run: list[dict], state: _State, out: Path) -> list[dict]
 
 def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, out: Path, state: _State,
                      report: ExportReport, overwrite: bool, cancel: CancelFn | None,
-                     rows: list[dict], blocked_json: list[dict], sku: str | None) -> bool | None:
+                     rows: list[dict], blocked_json: list[dict]) -> bool | None:
     """True when every item of the document is in the catalog; None when cancelled."""
     loaded = None            # (rgb, mask, exif) loaded on first need
     all_ok = True
@@ -334,11 +294,10 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
             loaded = _load_source(folder, doc, preset)
         return loaded
 
-    for it, img_out, sw_out in outs:
+    for it, img_out, sw_out, naming_row in outs:
         if cancel and cancel():
             return None
-        row = {"sku": sku or folder.name, "shot": Path(doc.source.path).stem, "zone": it.zone,
-               "view": preset.view(it.zone), "file": img_out.name,
+        row = {**naming_row, "shot": Path(doc.source.path).stem, "zone": it.zone, "file": img_out.name,
                "colour_hex": it.swatch.hex if it.swatch else "", "family": it.swatch.family if it.swatch else "",
                "swatch_file": "", "source_path": doc.source.path, "source_sha256": doc.source.sha256,
                "preset": preset.name}
@@ -422,7 +381,8 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
     target = out / o.name
     rec = state.files.get(o.name)
     disk_sha = _file_sha(target) if target.exists() else None
-    ours = bool(rec and disk_sha and rec.get("sha256") == disk_sha and rec.get("key") == o.key)
+    made_here = bool(rec and disk_sha and rec.get("sha256") == disk_sha)     # by this export (maybe another item)
+    ours = made_here and rec.get("key") == o.key
     if ours and rec.get("fingerprint") == o.fingerprint:
         report.unchanged.append(o.name)
         return rec.get("status", "ok"), rec.get("notes", ""), tuple(rec.get("size", (0, 0)))
@@ -431,7 +391,7 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
         return None
     data = make()
     new_sha = _sha(data)
-    if disk_sha is not None and not ours:
+    if disk_sha is not None and not made_here:
         if disk_sha == new_sha:
             pass      # exactly what we would write (e.g. written just before an interruption): adopt it
         elif not overwrite:
@@ -454,7 +414,7 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
                 if preflight.status(findings) == "blocked":
                     raise _Blocked([f for f in findings if f.severity == "block"])
         except _Blocked:
-            if ours:          # our earlier version of this file no longer passes: take it out
+            if made_here:     # our earlier version of this file no longer passes: take it out
                 try:
                     target.unlink()
                 except OSError:

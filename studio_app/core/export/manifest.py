@@ -13,7 +13,8 @@ from pathlib import Path
 from studio_app.core import atomic
 
 COLUMNS = ("sku", "shot", "zone", "view", "file", "width", "height", "colour_hex", "family",
-           "swatch_file", "source_path", "source_sha256", "preset", "preflight", "notes")
+           "swatch_file", "source_path", "source_sha256", "preset", "preflight", "notes",
+           "catalog_view", "position")
 
 
 def paths(out_dir: str | Path, preset_name: str) -> tuple[Path, Path]:
@@ -32,7 +33,10 @@ def to_csv(rows: list[dict]) -> str:
 
 def write(out_dir: str | Path, preset, rows: list[dict], *, blocked: list[dict] | None = None,
           conflicts: list[dict] | None = None, errors: list[dict] | None = None,
-          complete: bool = True) -> tuple[Path, Path]:
+          complete: bool = True, products: list[dict] | None = None,
+          notes: list[str] | None = None) -> tuple[Path, Path]:
+    """``products``: completeness per SKU (expected / exported / missing views); ``notes``: the
+    catalog's warnings (items without a SKU, deleted SKUs)."""
     csv_path, json_path = paths(out_dir, preset.name)
     atomic.write_text(csv_path, to_csv(rows))
     atomic.write_json(json_path, {
@@ -46,6 +50,8 @@ def write(out_dir: str | Path, preset, rows: list[dict], *, blocked: list[dict] 
         "blocked": blocked or [],
         "conflicts": conflicts or [],
         "errors": errors or [],
+        "products": products or [],
+        "catalog_notes": notes or [],
     })
     return csv_path, json_path
 

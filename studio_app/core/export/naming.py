@@ -110,5 +110,11 @@ class Namer:
         self._owner[name.lower()] = key
         return name
 
+    def release(self, key: str) -> None:
+        """Forget ``key``'s name (its item is renamed): the name is free for another item."""
+        rec = self.records.pop(key, None)
+        if rec and self._owner.get(rec["name"].lower()) == key:
+            del self._owner[rec["name"].lower()]
+
     def owner(self, name: str) -> str | None:
         return self._owner.get(name.lower())

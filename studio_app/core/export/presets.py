@@ -74,6 +74,8 @@ class Preset:
     views: dict[str, str]
     zones: tuple[str, ...]
     checks: dict[str, str]
+    image_codes: dict | None = None  # per-product image codes: {"main", "other" ("PT{n:02d}"), "max_other"}
+    shop_file: str | None = None    # shopify | google_merchant: the shop import file written beside the images
     source: str = ""                # the file it came from ("" for presets built in code)
     description: str = ""
     digest: str = field(default="", compare=False)   # content hash: a changed preset re-renders
@@ -208,7 +210,9 @@ def _resolve_extends(raw: dict, path: Path, seen: tuple) -> dict:
 
 _FIELDS = {"name", "title", "description", "canvas", "min_long_side", "max_long_side", "min_size",
            "max_megapixels", "upscale", "fit", "background", "fill", "min_fill", "format", "quality",
-           "max_file_mb", "exif", "swatch", "template", "views", "zones", "checks", "extends"}
+           "max_file_mb", "exif", "swatch", "template", "views", "zones", "checks", "extends",
+           "image_codes", "shop_file"}
+SHOP_FILES = ("shopify", "google_merchant")
 
 
 class _V:
@@ -344,6 +348,11 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
             raise v.err(f"checks.{k}", "must be block, warn or off", sev)
         checks[k] = sev
 
+    image_codes = _image_codes(v, d.get("image_codes"))
+    shop_file = d.get("shop_file")
+    if shop_file is not None and shop_file not in SHOP_FILES:
+        raise v.err("shop_file", f"must be one of {', '.join(SHOP_FILES)} or null", shop_file)
+
     canon = {k: d[k] for k in sorted(d) if k not in ("title", "description") and not str(k).startswith("_")}
     digest = hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:16]
     return Preset(name=name, title=title, description=desc, width=width, height=height,
@@ -352,7 +361,26 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
                   background=(bg[0], bg[1], bg[2]), fill=fill, min_fill=min_fill, format=fmt,
                   quality=quality, max_file_bytes=int(max_mb * 1024 * 1024), exif=exif, swatch=swatch,
                   template=template, views=views, zones=tuple(zones_raw), checks=checks,
-                  source=str(source), digest=digest)
+                  image_codes=image_codes, shop_file=shop_file, source=str(source), digest=digest)
+
+
+def _image_codes(v: _V, raw: Any) -> dict | None:
+    """``{"main": "MAIN", "other": "PT{n:02d}", "max_other": 8}``: a product's images by position."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"main", "other", "max_other"}:
+        raise v.err("image_codes", 'must be {"main": "MAIN", "other": "PT{n:02d}", "max_other": 8}', raw)
+    main = _view_str(v, raw.get("main", "MAIN"), "image_codes.main")
+    other = raw.get("other", "PT{n:02d}")
+    try:
+        sample = other.format(n=1) if isinstance(other, str) else None
+    except (KeyError, IndexError, ValueError):
+        sample = None
+    if sample is None or "{" in sample:
+        raise v.err("image_codes.other", "must be a code with {n}, e.g. 'PT{n:02d}'", other)
+    _view_str(v, sample, "image_codes.other")
+    return {"main": main, "other": other,
+            "max_other": v.int_(raw, "max_other", "image_codes.max_other", default=8, lo=0, hi=99)}
 
 
 def _view_str(v: _V, code: Any, fld: str) -> str:
