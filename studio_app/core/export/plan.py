@@ -109,7 +109,7 @@ def build(folders: list[Path], preset: Preset, template: str, namer: naming.Name
                                                       template, sku)) for it in items
                                     if (keys[folder], it.zone) not in arr.held]))
     _release_changed(namer, [c for _f, _d, its in cands for _it, key, cand, _row, sw in its
-                             for c in [(key, cand)] + ([(key + "/swatch", sw)] if sw else [])])
+                             for c in ((key, cand), (key + "/swatch", sw))])
     for folder, doc, its in cands:
         mask_sha = _file_sha(folder / doc.mask) or "missing"
         outs = [_outputs(doc, it, key, cand, row, sw, mask_sha, preset, namer) for it, key, cand, row, sw in its]
@@ -148,7 +148,8 @@ def _candidates(folder: Path, doc: ResultDocument, it, pl, preset: Preset, templ
     return key, cand, row, sw
 
 
-def _release_changed(namer: naming.Namer, pairs: list[tuple[str, str]]) -> None:
+def _release_changed(namer: naming.Namer, pairs: list[tuple[str, str | None]]) -> None:
+    """Names whose item now wants another name (or none: its swatch is no longer the product's)."""
     for key, cand in pairs:
         rec = namer.records.get(key)
         if rec and rec["candidate"] != cand:

@@ -39,7 +39,9 @@ def handle(sku: str) -> str:
 
 
 def _link(base: str | None, name: str) -> str:
-    return f"{base.rstrip('/')}/{quote(name)}" if base else name
+    if not base:
+        return name
+    return f"{quote(base.strip().rstrip('/'), safe=':/?#[]@!$&()*+,;=%~')}/{quote(name)}"
 
 
 def product_images(rows: list[dict]) -> dict[str, list[dict]]:

@@ -1,0 +1,173 @@
+"""Export as a catalog of goods, on real dev photos with a generated shot list: Amazon names per
+product (MAIN, PT01.., one SWCH), an on-model photo split between two SKUs, unassigned items named
+per photo with a warning, completeness in the summary and the manifest, --require-complete, the
+Shopify product CSV and the Merchant Center feed parsed back column by column, re-export after the
+main image moved, a SKU deleted from the catalog, card photos never exported."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from studio_app.cli import main as cli_main
+from studio_app.core.catalog import Catalog, CatalogService, Product
+from studio_app.core.export import export
+from studio_app.core.export.shopfiles import MERCHANT_COLUMNS, SHOPIFY_COLUMNS
+from studio_app.core.result import load, save
+from tests.catalog_fixtures import copy_photo
+from tests.test_export import person_doc, product_doc
+
+BLUE, GREY, BALL = ("products/magento_luma/mb02-blue-0.jpg", "products/magento_luma/mb02-gray-0.jpg",
+                    "products/magento_luma/luma-stability-ball-pink.jpg")
+PERSON = "persons/ccp/photos/0002.jpg"
+SHOT_LIST = ("sku,name,colour,category,views\n"
+             "MB02,Fusion Backpack,blue,bags,front|back\n"
+             "BALL-PINK,Stability Ball,pink,,front|detail\n"
+             "TOP-1,Leather jacket,black,jackets,on-model\n"
+             "TRS-2,Tulle skirt,black,skirts,on-model|front\n"
+             "NOIMG-9,Never shot,red,,front\n")
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory, dev_data) -> Path:
+    root = tmp_path_factory.mktemp("shoot")
+    res = root / "results"
+    blue = product_doc(copy_photo(BLUE, root / "photos" / "a1.jpg"), res)
+    grey = product_doc(copy_photo(GREY, root / "photos" / "a2.jpg"), res)
+    ball = product_doc(copy_photo(BALL, root / "photos" / "a3.jpg"), res)
+    person = person_doc(copy_photo(PERSON, root / "photos" / "0002.jpg"), res)
+    (root / "shots.csv").write_text(SHOT_LIST, encoding="utf-8")
+    cat = Catalog.open(res)
+    from studio_app.core.catalog import shotlist
+    cat.add_products(shotlist.read(root / "shots.csv").products)
+    svc = CatalogService(cat)
+    svc.assign(blue, "product", "MB02", "front", main=True)
+    svc.assign(grey, "product", "MB02", "back")
+    svc.assign(ball, "product", "BALL-PINK", "front", main=True)
+    svc.assign(person, "top", "TOP-1", "on-model", main=True)        # one photo, two products
+    svc.assign(person, "bottom", "TRS-2", "on-model", main=True)
+    cat.close()
+    return root
+
+
+def fresh(shoot: Path, tmp_path: Path) -> Path:
+    import shutil
+    dst = tmp_path / "shoot"
+    shutil.copytree(shoot, dst)
+    # documents name their photos by absolute path: point them at the copy's photos
+    for rj in (dst / "results").rglob("result.json"):
+        doc = load(rj.parent)
+        doc.source.path = str(dst / "photos" / Path(doc.source.path).name)
+        save(doc, rj.parent)
+    return dst / "results"
+
+
+def test_amazon_names_per_product_and_completeness(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "amazon"
+    rep = export([res], "amazon", out, shot_list=shoot / "shots.csv")
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith((".", "manifest")))
+    for name in ("MB02.MAIN.jpg", "MB02.PT01.jpg", "MB02.SWCH.jpg", "BALL-PINK.MAIN.jpg", "BALL-PINK.SWCH.jpg",
+                 "TOP-1.MAIN.jpg", "TRS-2.MAIN.jpg"):
+        assert name in files, (name, files)
+    assert sum(".SWCH." in f and f.startswith("MB02") for f in files) == 1       # one swatch per product
+    person_rows = [r for r in rep.rows if r["shot"] == "0002"]
+    assert {(r["zone"], r["sku"]) for r in person_rows if r["zone"] in ("top", "bottom")} == {
+        ("top", "TOP-1"), ("bottom", "TRS-2")}
+    loose = [r for r in person_rows if r["zone"] not in ("top", "bottom")]
+    assert loose and all(r["sku"] == "0002" and r["position"] == "" for r in loose)   # per-photo naming
+    assert any("0002: no SKU for" in n for n in rep.catalog_notes)
+    main_blue = next(r for r in rep.rows if r["file"] == "MB02.MAIN.jpg")
+    assert main_blue["shot"] == "a1" and main_blue["catalog_view"] == "front"
+    products = {p["sku"]: p for p in json.loads(rep.manifest_json.read_text())["products"]}
+    assert products["MB02"]["complete"] and products["MB02"]["exported"] == ["back", "front"]
+    assert products["BALL-PINK"]["missing"] == ["detail"]
+    assert products["TRS-2"]["missing"] == ["front"] and products["NOIMG-9"]["images"] == 0
+    summary = rep.summary()
+    assert "products: 2 of 5 complete" in summary and "incomplete BALL-PINK: missing detail" in summary
+    assert "incomplete NOIMG-9: missing front" in summary
+
+
+def test_require_complete_holds_back_incomplete_products(shoot, tmp_path, capsys):
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "amz"
+    rc = cli_main(["export", str(res), "--preset", "amazon", "--out", str(out), "--require-complete",
+                   "--shot-list", str(shoot / "shots.csv")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    names = {p.name for p in out.iterdir()}
+    assert "MB02.MAIN.jpg" in names and "TOP-1.MAIN.jpg" in names
+    assert not any(n.startswith(("BALL-PINK", "TRS-2")) for n in names)
+    assert "skipped   0002: TRS-2 is incomplete (missing front)" in err
+    assert "skipped   a3: BALL-PINK is incomplete (missing detail)" in err
+    assert "incomplete BALL-PINK: missing front, detail" in err        # nothing of it was exported
+
+
+def test_shopify_csv_parsed_back_column_by_column(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "shop"
+    rep = export([res], "shopify", out, shot_list=shoot / "shots.csv",
+                 image_base_url="https://cdn.example.com/shoot 1/")
+    assert rep.shop_file == out / "shopify-products.csv"
+    rows = list(csv.DictReader(io.StringIO(rep.shop_file.read_text(encoding="utf-8"))))
+    assert tuple(rows[0].keys()) == SHOPIFY_COLUMNS
+    mb = [r for r in rows if r["Handle"] == "mb02"]
+    assert [r["Image Position"] for r in mb] == ["1", "2"]
+    first, second = mb
+    assert (first["Title"], first["Option1 Name"], first["Option1 Value"], first["Variant SKU"]) == (
+        "Fusion Backpack", "Color", "blue", "MB02")
+    assert (second["Title"], second["Variant SKU"], second["Option1 Value"]) == ("", "", "")
+    assert first["Image Src"] == "https://cdn.example.com/shoot%201/MB02_main.jpg"
+    assert second["Image Src"].endswith("/MB02_back.jpg") and second["Image Alt Text"] == "Fusion Backpack - blue - back"
+    for r in rows:
+        assert (out / r["Image Src"].rsplit("/", 1)[1]).is_file()       # every link is a written file
+    assert {r["Handle"] for r in rows} == {"mb02", "ball-pink", "top-1", "trs-2"}   # unassigned items are not products
+
+
+def test_merchant_feed_parsed_back_column_by_column(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "gmc"
+    rep = export([res], "google_merchant", out, shot_list=shoot / "shots.csv", image_base_url="https://img.example/")
+    lines = rep.shop_file.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    assert tuple(header[:5]) == MERCHANT_COLUMNS and header[5:] == ["google_product_category", "product_type"]
+    feed = {r["id"]: r for r in (dict(zip(header, ln.split("\t"))) for ln in lines[1:])}
+    assert set(feed) == {"MB02", "BALL-PINK", "TOP-1", "TRS-2"}
+    mb = feed["MB02"]
+    assert mb["title"] == "Fusion Backpack" and mb["color"] == "blue" and mb["product_type"] == "bags"
+    assert mb["image_link"].startswith("https://img.example/MB02_") and mb["image_link"].endswith("main.jpg")
+    extra = mb["additional_image_link"].split(",")
+    assert len(extra) == 1 and extra[0].endswith("back.jpg") and (out / extra[0].rsplit("/", 1)[1]).is_file()
+    assert feed["BALL-PINK"]["additional_image_link"] == "" and feed["BALL-PINK"]["product_type"] == ""
+
+
+def test_moving_the_main_image_renames_without_conflicts(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "amazon"
+    export([res], "amazon", out)
+    first_main = (out / "MB02.MAIN.jpg").read_bytes()
+    with Catalog.open(res) as cat:
+        CatalogService(cat).assign(res / "a2", "product", "MB02", "back", main=True)
+    rep = export([res], "amazon", out)
+    assert rep.ok, rep.failure_lines()
+    assert (out / "MB02.MAIN.jpg").read_bytes() != first_main
+    assert next(r for r in rep.rows if r["file"] == "MB02.MAIN.jpg")["shot"] == "a2"
+    assert next(r for r in rep.rows if r["file"] == "MB02.PT01.jpg")["shot"] == "a1"
+    assert not [p.name for p in out.iterdir() if p.name.startswith("MB02.") and "-" in p.name]
+
+
+def test_deleted_sku_and_card_photo(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    with Catalog.open(res) as cat:
+        cat.delete_product("BALL-PINK")                        # the document still says BALL-PINK
+    card = load(res / "a2")
+    card.card, card.items = {"code": "MB02", "format": "QR"}, []
+    save(card, res / "a2")
+    rep = export([res], "amazon", tmp_path / "out")
+    assert any("a3: product is assigned to SKU BALL-PINK, which is not in the catalog" in n for n in rep.catalog_notes)
+    assert any(r["shot"] == "a3" and r["sku"] == "a3" for r in rep.rows)               # exported per photo
+    assert any(Path(f).name == "a2" and "barcode card" in why for f, why in rep.skipped)
+    assert not any(r["shot"] == "a2" for r in rep.rows)
