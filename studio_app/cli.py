@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the images will be hosted: the shop import file's image links")
     pe.set_defaults(func=cmd_export)
 
+    from studio_app.core.catalog.cli import add_parser as add_catalog_parser
+    add_catalog_parser(sub)
+
     pg = sub.add_parser("gui", help="start the desktop app")
     pg.add_argument("photos", nargs="*", help="photos to open at start")
     pg.add_argument("--hot-folder", default=None, help="watch this folder for new photos")

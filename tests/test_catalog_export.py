@@ -171,3 +171,30 @@ def test_deleted_sku_and_card_photo(shoot, tmp_path):
     assert any(r["shot"] == "a3" and r["sku"] == "a3" for r in rep.rows)               # exported per photo
     assert any(Path(f).name == "a2" and "barcode card" in why for f, why in rep.skipped)
     assert not any(r["shot"] == "a2" for r in rep.rows)
+
+
+def test_cli_catalog_commands_and_studio_export_use_the_catalog(shoot, tmp_path, capsys):
+    res = fresh(shoot, tmp_path)
+    assert cli_main(["catalog", "list", str(res), "--status", "incomplete"]) == 0
+    out = capsys.readouterr().out
+    assert "BALL-PINK" in out and "missing: detail" in out and "MB02" not in out
+    assert cli_main(["catalog", "assign", str(res), "a3", "product", "BALL-PINK", "--view", "detail"]) == 0
+    assert load(res / "a3").item("product").view == "detail"
+    assert cli_main(["catalog", "assign", str(res), "a3", "product", "NOPE"]) == 2
+    assert "not in the catalog" in capsys.readouterr().err
+    (res / "catalog.sqlite").unlink()
+    for extra in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (res / extra).unlink(missing_ok=True)
+    assert cli_main(["catalog", "rebuild", str(res), "--shot-list", str(shoot / "shots.csv")]) == 0
+    assert "5 products, 5 assignments" in capsys.readouterr().out
+    # the Studio exports single result folders: the catalog beside them is found
+    from studio_app.core.session import Session
+    from studio_app.core.studio import Studio
+    from studio_fakes import FakeProcessor
+    s = Studio(res, FakeProcessor(), session=Session(res, autosave=False))
+    try:
+        job = s.export("amazon", tmp_path / "studio-out", [res / "a1", res / "a2"])
+        assert job.wait(60) and job.error is None
+        assert {r["file"] for r in job.report.rows} >= {"MB02.MAIN.jpg", "MB02.PT01.jpg"}
+    finally:
+        s.close()

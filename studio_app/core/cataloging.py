@@ -102,6 +102,18 @@ class CatalogMixin:
                                                    f"{len(sl.products)} products from {Path(path).name}"))
         return sl
 
+    def bind_cards(self, *, cards: bool = True, names: str | None = "{sku}_{view}"):
+        """Barcode cards and ``{sku}_{view}`` file names bind the session's results to SKUs (see
+        :mod:`studio_app.core.catalog.binding`). Returns the BindReport (lines for the operator)."""
+        from .catalog.binding import bind
+        folders = [Path(e.folder) for e in self.session if e.folder and e.status not in ("queued", "processing")]
+        rep = bind(self.catalog, folders, cards=cards, names=names, service=self._catalog_service())
+        docs = [(self.catalog.folder(a.folder), self._doc_for_folder(self.catalog.folder(a.folder)))
+                for a in rep.assigned]
+        self._announce(docs, tuple(sorted({a.sku for a in rep.assigned} | set(rep.created))), "bind",
+                       f"{len(rep.assigned)} photos bound, {len(rep.cards)} cards, {len(rep.review)} for review")
+        return rep
+
     def products_panel(self, *, sku_contains: str = "", status: str | None = None) -> list[ProductStatus]:
         return self.catalog.panel(sku_contains=sku_contains, status=status)
 

@@ -54,7 +54,8 @@ class ExportMixin:
 
     def export(self, preset, out_dir: str | os.PathLike, results: Iterable[str | os.PathLike] | None = None,
                *, only_approved: bool = True, template: str | None = None, sku: str | None = None,
-               overwrite: bool = False) -> ExportJob:
+               overwrite: bool = False, shot_list=None, require_complete: bool = False,
+               image_base_url: str | None = None) -> ExportJob:
         """Start exporting ``results`` (photos of the session or result folders; None: every photo
         with a result) for ``preset`` (a name, a file or a Preset) into ``out_dir``. Progress comes as
         ``export_progress`` events. StudioError when an export is already running."""
@@ -65,7 +66,8 @@ class ExportMixin:
         with self._lock:
             self._export_seq += 1
             job = self._export = ExportJob(self._export_seq, folders, Path(out_dir))
-        kwargs = dict(only_approved=only_approved, template=template, sku=sku, overwrite=overwrite)
+        kwargs = dict(only_approved=only_approved, template=template, sku=sku, overwrite=overwrite,
+                      shot_list=shot_list, require_complete=require_complete, image_base_url=image_base_url)
         job.thread = threading.Thread(target=self._export_run, args=(job, preset, kwargs),
                                       name="export", daemon=True)
         job.thread.start()

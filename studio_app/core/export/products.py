@@ -46,11 +46,21 @@ class Arrangement:
         return self.placements.get((folder_key, zone))
 
 
+def find_home(roots: list[Path]) -> Path | None:
+    """The folder whose ``catalog.sqlite`` holds these results' assignments: a results root given,
+    or the parent of a result folder given (the Studio exports single result folders)."""
+    for r in roots:
+        for cand in (Path(r), Path(r).parent):
+            if cand.is_dir() and Catalog.exists(cand):
+                return cand
+    return None
+
+
 def open_view(roots: list[Path], shot_list: str | os.PathLike | None) -> tuple[Catalog, list[str]]:
     """An in-memory catalog for this export: products of the results' ``catalog.sqlite`` and the
     shot list, and the catalog's assignments (see the module docstring)."""
     notes: list[str] = []
-    home = next((Path(r) for r in roots if Path(r).is_dir() and Catalog.exists(r)), None)
+    home = find_home(roots)
     root = home or (Path(roots[0]) if roots and Path(roots[0]).is_dir() else Path.cwd())
     products: dict[str, Product] = {}
     rows: list[Assignment] = []
