@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .edits import EditError, Editor
-from .events import (Arrival, BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error,
-                     HistoryChanged, HotFolderState, JobFinished, ProcessorState)
+from .events import (BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error, HistoryChanged,
+                     JobFinished, ProcessorState, StudioError)
 from .arrivals import HotFolderMixin
 from .exporting import ExportJob, ExportMixin
 from .history import UNDO_BUDGET_BYTES, Edit, History, SetReview, Step
@@ -36,10 +36,6 @@ from .result_folder import ResultFolder
 from .session import TRANSIENT, Entry, Session
 
 HIGH, NORMAL = 0, 1                 # queue priorities
-
-
-class StudioError(RuntimeError):
-    """A request the Studio cannot honour now (the message is for the operator)."""
 
 
 class Studio(HotFolderMixin, ExportMixin):
