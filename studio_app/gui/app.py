@@ -57,25 +57,12 @@ def engine_settings(settings: QSettings) -> tuple[str, str]:
 
 def processor_factory(device: str, pose_engine: str = "blazepose", seg_engine: str = "u2netp",
                       isolated: bool = True, weights_dir: str | None = None):
-    """A callable that builds the processor on the worker thread. ``isolated`` (the app's default):
-    the models run in a child process (``studio_app.core.isolated``), so the pipeline's Python
-    never competes with the window for the GIL; otherwise in the worker thread itself."""
-    def make():
-        import os
-        threads = max(1, (os.cpu_count() or 2) - 1)          # leave a core for the window
-        if isolated:
-            from studio_app.core.isolated import IsolatedProcessor
-            return IsolatedProcessor(device=device, weights_dir=weights_dir, pose_engine=pose_engine,
-                                     seg_engine=seg_engine, cpu_threads=threads)
-        from ml.device import configure_cpu_threads
-        from studio_app.core.processing import Processor
-        configure_cpu_threads(threads)
-        return Processor(device=device, weights_dir=weights_dir, pose_engine=pose_engine, seg_engine=seg_engine)
-    make.engines = (pose_engine, seg_engine)
-    make.device = device
-    make.isolated = isolated
-    make.weights_dir = weights_dir
-    return make
+    """Compatibility shim until the window builds processors through ``Studio``: the typed
+    ``ProcessorSpec`` (callable: builds the processor on the worker thread), leaving a core for the
+    window. ``isolated`` (the app's default): the models run in a child process."""
+    from studio_app.core.processor import ProcessorSpec, default_threads
+    return ProcessorSpec(device=device, pose_engine=pose_engine, seg_engine=seg_engine, isolated=isolated,
+                         weights_dir=weights_dir, cpu_threads=default_threads())
 
 
 def first_run(settings: QSettings, hot: str, out: str, parent=None) -> bool:
