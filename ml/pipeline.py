@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ml.device import resolve_device
+from ml.types import Cancelled  # noqa: F401  (raised between stages; defined where no torch is imported)
 from ml.fastpath import heavy_threads, torch_threads
 from ml.stages import classify
 from ml.types import Analysis, CropItem, Keypoints, LoadedImage, PoseResult
@@ -29,8 +30,6 @@ ProgressFn = Callable[[str, float], None]   # (stage name, fraction of this phot
 CancelFn = Callable[[], bool]
 
 
-class Cancelled(Exception):
-    """Raised between stages when the caller's cancel() returns True."""
 
 
 def working_copy(rgb: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:

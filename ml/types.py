@@ -5,6 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+
+class Cancelled(Exception):
+    """Raised between stages when the caller's cancel() returns True (``ml.pipeline`` and every
+    processor of the app raise this one type)."""
+
+
 # The 23 keypoints: COCO-17 order, then the 6 foot points (COCO-WholeBody foot order).
 KEYPOINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",

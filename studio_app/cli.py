@@ -159,6 +159,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_gui(args) -> int:
+    from studio_app.core.syslibs import gui_preflight_message
+    message = gui_preflight_message()
+    if message:                       # Qt would abort with "Could not load the Qt platform plugin xcb"
+        print(message, file=sys.stderr)
+        return 2
     from studio_app.gui.app import main as gui_main
     argv = []
     if args.hot_folder:

@@ -1,6 +1,7 @@
 """Helpers for the GUI tests: a fast stand-in processor for pure-widget tests, drag/drop helpers."""
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from studio_app.core.processing import Outcome, folder_for
-from studio_app.core.result import ResultDocument, Source, save
+from studio_app.core.processor import Cancelled
+from studio_app.core.result import Item, ResultDocument, Source, Swatch, save
 
 
 def jpeg_bytes(w: int = 64, h: int = 48, colour=(200, 40, 40)) -> bytes:
@@ -21,10 +23,6 @@ def jpeg_bytes(w: int = 64, h: int = 48, colour=(200, 40, 40)) -> bytes:
     ok, buf = cv2.imencode(".jpg", img)
     assert ok
     return buf.tobytes()
-
-
-class Cancelled(Exception):
-    """Like ml.pipeline.Cancelled (the worker recognises it by name); avoids importing torch here."""
 
 
 class FakeProcessor:
@@ -56,7 +54,8 @@ class FakeProcessor:
         mask = np.zeros((h, w), np.uint8)
         mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
         cv2.imwrite(str(folder / "mask.png"), mask)
-        doc = ResultDocument(source=Source(str(photo.resolve()), "0" * 64, w, h), kind=force_kind or "product",
+        sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+        doc = ResultDocument(source=Source(str(photo.resolve()), sha, w, h), kind=force_kind or "product",
                              kind_confidence=0.9)
         save(doc, folder, replace_unreadable=True)
         return Outcome(photo, folder, doc)
@@ -82,3 +81,28 @@ def drag(viewport, start, end, steps: int = 6, button=Qt.LeftButton) -> None:
         p = start + (end - start) * (i / steps)
         QTest.mouseMove(viewport, p)
     QTest.mouseRelease(viewport, button, Qt.NoModifier, end)
+
+
+def make_product_result(root: Path, name: str, colour=(30, 60, 200), review: str = "approved",
+                        warnings: tuple[str, ...] = ()) -> Path:
+    """A product photo (a coloured block on white) and its result folder, written like the
+    processor writes one (``warnings``: it needs review)."""
+    h, w = 600, 800
+    rgb = np.full((h, w, 3), 255, np.uint8)
+    rgb[150:450, 250:550] = colour
+    photo = root / "photos" / f"{name}.jpg"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    mask = np.zeros((h, w), np.uint8)
+    mask[150:450, 250:550] = 255
+    hexs = "#{:02x}{:02x}{:02x}".format(*colour)
+    doc = ResultDocument(source=Source(str(photo.resolve()), hashlib.sha256(photo.read_bytes()).hexdigest(), w, h),
+                         kind="product", kind_confidence=0.95,
+                         items=[Item("product", [250.0, 150.0, 550.0, 450.0], "product.jpg",
+                                     Swatch(list(colour), hexs, "blue", "product_swatch.png"))],
+                         review={"status": review, "note": ""}, needs_review=bool(warnings),
+                         warnings=list(warnings))
+    folder = root / "out" / name
+    from studio_app.core.processing import Processor
+    Processor.write(doc, folder, rgb, mask)
+    return folder

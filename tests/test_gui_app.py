@@ -75,6 +75,7 @@ def open_result(qtbot, tmp_path, folder: Path, processor=None) -> MainWindow:
     assert w.add_photo(doc.source.path)
     e = w.session.get(doc.source.path)
     assert e.status in ("ready", "needs_review"), e
+    qtbot.waitUntil(lambda: w.filmstrip.count() == 1, timeout=5000)
     w.filmstrip.setCurrentRow(0)
     qtbot.waitUntil(lambda: w.canvas.doc is not None and w.canvas.photo_item is not None, timeout=10000)
     return w
@@ -91,7 +92,7 @@ def test_drop_person_and_product_get_results(qtbot, tmp_path, real_processor):
     w = make_window(qtbot, tmp_path, real_processor)
     try:
         drop_files(w.canvas.viewport(), [person, product])
-        assert w.filmstrip.count() == 2
+        qtbot.waitUntil(lambda: w.filmstrip.count() == 2, timeout=5000)
         qtbot.waitUntil(lambda: all(status_of(w, p) in ("ready", "needs_review") for p in (person, product)),
                         timeout=120000)
         pe, pr = w.session.get(person), w.session.get(product)
@@ -126,8 +127,9 @@ def test_corrupt_photo_shows_error_while_others_complete(qtbot, tmp_path, real_p
         assert status_of(w, bad) == "error"
         e = w.session.get(bad)
         assert "broken.jpg" in e.message
-        row = w.filmstrip.item_for(e.photo)
-        assert "broken.jpg" in row.toolTip() and e.message.split(":")[-1].strip()[:20] in row.toolTip()
+        qtbot.waitUntil(lambda: "broken.jpg" in w.filmstrip.tooltip_for(e.photo), timeout=5000)
+        tip = w.filmstrip.tooltip_for(e.photo)
+        assert e.message.split(":")[-1].strip()[:20] in tip
     finally:
         close(w)
 
@@ -246,6 +248,7 @@ def test_approve_with_keyboard_moves_to_next(qtbot, tmp_path, processed):
         docs = [load(out / f.name) for f in processed.values()]
         for d in docs:
             w.add_photo(d.source.path)
+        qtbot.waitUntil(lambda: w.filmstrip.count() == 2, timeout=5000)
         w.filmstrip.setCurrentRow(0)
         qtbot.waitUntil(lambda: w.canvas.doc is not None, timeout=10000)
         w.filmstrip.setFocus()
@@ -286,14 +289,15 @@ def test_hot_folder_slow_write_rename_pair_temp_pause(qtbot, tmp_path):
         (hot / "x.crdownload").write_bytes(data)
         qtbot.wait(200)
         (hot / "IMG_5.JPG").write_bytes(data)
-        qtbot.waitUntil(lambda: len(fake.calls) >= 3 and w.worker.current is None, timeout=10000)
+        qtbot.waitUntil(lambda: len(fake.calls) >= 3 and not w.studio.busy, timeout=10000)
         qtbot.wait(1500)
         assert sorted(fake.calls) == ["IMG_5.JPG", "moved.jpg", "slow.jpg"]
-        assert w.filmstrip.count() == 3
+        qtbot.waitUntil(lambda: w.filmstrip.count() == 3, timeout=5000)
         assert w.session.get(hot / "IMG_5.JPG").pair == str((hot / "IMG_5.CR3").resolve())
         # pause: nothing is processed; resume: it is
         w.a_pause.trigger()
-        assert w.hot.paused and "paused" in w.watch_label.text()
+        qtbot.waitUntil(lambda: "paused" in w.status.watch.text(), timeout=3000)
+        assert w.studio.paused
         (hot / "later.jpg").write_bytes(data)
         qtbot.wait(1200)
         assert "later.jpg" not in fake.calls
@@ -312,7 +316,7 @@ def test_arrived_while_closed_are_processed_once_on_start(qtbot, tmp_path):
     (hot / "b.jpg").write_bytes(data)
     fake = FakeProcessor()
     w = make_window(qtbot, tmp_path, fake, hot_folder=hot, hot_stable_seconds=0.3)
-    qtbot.waitUntil(lambda: len(fake.calls) == 2 and w.worker.current is None, timeout=10000)
+    qtbot.waitUntil(lambda: len(fake.calls) == 2 and not w.studio.busy, timeout=10000)
     close(w)
     (hot / "c.jpg").write_bytes(data)                     # arrives while the app is closed
     fake2 = FakeProcessor()
@@ -330,7 +334,8 @@ def test_arrived_while_closed_are_processed_once_on_start(qtbot, tmp_path):
     try:
         qtbot.waitUntil(lambda: "c.jpg" in fake2.calls, timeout=10000)
         qtbot.wait(800)
-        assert fake2.calls.count("c.jpg") == 1 and "a.jpg" not in fake2.calls[-1:] and w3.filmstrip.count() == 3
+        qtbot.waitUntil(lambda: w3.filmstrip.count() == 3, timeout=5000)
+        assert fake2.calls.count("c.jpg") == 1 and "a.jpg" not in fake2.calls[-1:]
     finally:
         close(w3)
 
@@ -341,18 +346,18 @@ def test_cancel_stops_the_batch(qtbot, tmp_path):
     for i in range(6):
         (src / f"p{i}.jpg").write_bytes(jpeg_bytes())
     fake = FakeProcessor(delay=0.5)
-    w = make_window(qtbot, tmp_path, fake, queue_size=2)
+    w = make_window(qtbot, tmp_path, fake)
     try:
         drop_files(w, [src])
-        assert w.filmstrip.count() == 6
+        qtbot.waitUntil(lambda: w.filmstrip.count() == 6, timeout=5000)
         qtbot.waitUntil(lambda: len(fake.calls) == 1, timeout=5000)
-        assert w.cancel_btn.isEnabled()
-        w.cancel_btn.click()
+        qtbot.waitUntil(lambda: w.status.cancel.isEnabled(), timeout=3000)
+        w.status.cancel.click()
         qtbot.wait(1000)
         assert len(fake.calls) == 1
         c = w.session.counts()
         assert c["cancelled"] == 6 and c["ready"] == 0, (c, [(e.name, e.status, e.message) for e in w.session])
-        assert not w.cancel_btn.isEnabled()
+        qtbot.waitUntil(lambda: not w.status.cancel.isEnabled(), timeout=3000)
         w.requeue_cancelled()
         qtbot.waitUntil(lambda: w.session.counts()["ready"] == 6, timeout=15000)
     finally:

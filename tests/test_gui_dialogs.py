@@ -4,7 +4,6 @@ toolbar at the smallest supported window size. No model weights needed: results 
 the real result writer from synthetic product photos."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -13,34 +12,10 @@ import pytest
 from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QPushButton, QToolButton
 
-from gui_helpers import FakeProcessor
-from studio_app.core.processing import Processor
-from studio_app.core.result import Item, ResultDocument, Source, Swatch, load
+from gui_helpers import FakeProcessor, make_product_result
 from studio_app.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
-
-
-def make_product_result(root: Path, name: str, colour=(30, 60, 200), review: str = "approved") -> Path:
-    """A product photo (a coloured block on white) and its result folder, written like the
-    processor writes one."""
-    h, w = 600, 800
-    rgb = np.full((h, w, 3), 255, np.uint8)
-    rgb[150:450, 250:550] = colour
-    photo = root / "photos" / f"{name}.jpg"
-    photo.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    mask = np.zeros((h, w), np.uint8)
-    mask[150:450, 250:550] = 255
-    hexs = "#{:02x}{:02x}{:02x}".format(*colour)
-    doc = ResultDocument(source=Source(str(photo.resolve()), hashlib.sha256(photo.read_bytes()).hexdigest(), w, h),
-                         kind="product", kind_confidence=0.95,
-                         items=[Item("product", [250.0, 150.0, 550.0, 450.0], "product.jpg",
-                                     Swatch(list(colour), hexs, "blue", "product_swatch.png"))],
-                         review={"status": review, "note": ""})
-    folder = root / "out" / name
-    Processor.write(doc, folder, rgb, mask)
-    return folder
 
 
 def window(qtbot, tmp_path, **kw) -> MainWindow:
@@ -52,7 +27,9 @@ def window(qtbot, tmp_path, **kw) -> MainWindow:
         w.show()
     photos = tmp_path / "photos"
     if photos.is_dir():            # photos whose results exist: listed with their review state
+        n = sum(1 for _ in photos.glob("*.jpg"))
         w.add_paths([str(photos)])
+        qtbot.waitUntil(lambda: w.filmstrip.count() == n, timeout=10000)
     return w
 
 
@@ -68,9 +45,9 @@ def test_export_dialog_exports_approved_with_progress(qtbot, tmp_path, monkeypat
     _results(tmp_path, 3, unapproved=1)
     w = window(qtbot, tmp_path)
     try:
-        assert len(w.session) == 4 and w.worker.processor.calls == []     # results exist: not processed
+        assert len(w.session) == 4 and w.studio.processor.calls == []     # results exist: not processed
         w.export_dialog()
-        dlg = w._export_dlg
+        dlg = w.exports.dialog
         qtbot.waitExposed(dlg)
         assert "3" in dlg.summary.text() and "1 not approved" in dlg.summary.text()
         # the first export proposes a catalog folder beside the results (no empty field to fill)
@@ -83,9 +60,9 @@ def test_export_dialog_exports_approved_with_progress(qtbot, tmp_path, monkeypat
         with qtbot.waitSignal(w.exportFinished, timeout=60000) as blk:
             dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
             assert w.exporting or blk.signal_triggered
-            pd = w.export_progress
+            pd = w.exports.progress_dialog
             assert pd.isVisible() or blk.signal_triggered
-            w._export_bridge.progress.connect(lambda i, n, name: seen.append((i, n, name, pd.labelText())))
+            w.exports.progress.connect(lambda i, n, name: seen.append((i, n, name, pd.labelText())))
         rep = blk.args[0]
         assert rep.ok and not rep.cancelled, rep.failure_lines()
         assert rep.documents_exported == 3, (rep.documents_total, rep.skipped, rep.errors, rep.unchanged)
@@ -98,7 +75,7 @@ def test_export_dialog_exports_approved_with_progress(qtbot, tmp_path, monkeypat
         # progress was shown per result, with its name
         assert [s[1] for s in seen] == [3] * len(seen) and len(seen) >= 2
         assert any("shoe_" in s[3] and "of 3" in s[3] for s in seen)
-        assert not w.export_progress.isVisible()
+        assert not w.exports.progress_dialog.isVisible()
         assert "exported 3 of 3" in w.statusBar().currentMessage()
         # the session knows they were exported; the setting remembers the folder
         assert w.session.counts()["exported"] == 3
@@ -126,11 +103,11 @@ def test_export_cancel_stops_early_and_says_so(qtbot, tmp_path, monkeypatch):
         assert not w.start_export([str(f) for f in folders], "generic", str(catalog), True)   # one at a time
 
         def cancel_now(i, n, name):
-            if not w._export_cancel.is_set():
-                btn = w.export_progress.findChild(QPushButton)
+            if not w.exports.job.cancelled:
+                btn = w.exports.progress_dialog.findChild(QPushButton)
                 assert btn.text() == "Cancel export"
                 btn.click()
-        w._export_bridge.progress.connect(cancel_now)
+        w.exports.progress.connect(cancel_now)
         with qtbot.waitSignal(w.exportFinished, timeout=60000) as blk:
             pass
         rep = blk.args[0]
@@ -141,9 +118,11 @@ def test_export_cancel_stops_early_and_says_so(qtbot, tmp_path, monkeypatch):
         for f in catalog.rglob("*.jpg"):
             assert cv2.imread(str(f)) is not None
         # running again completes the catalog
+        w.exports.progress.disconnect(cancel_now)
         with qtbot.waitSignal(w.exportFinished, timeout=60000) as blk:
             assert w.start_export([str(f) for f in folders], "generic", str(catalog), True)
-        assert blk.args[0].ok and sum(1 for _ in catalog.rglob("*.jpg")) == 6
+        assert blk.args[0].ok, blk.args[0].failure_lines()
+        assert sum(1 for _ in catalog.rglob("*.jpg")) == 6
     finally:
         w.shutdown()
 
@@ -153,7 +132,7 @@ def test_export_with_nothing_approved_says_so(qtbot, tmp_path):
     w = window(qtbot, tmp_path)
     try:
         w.export_dialog()
-        dlg = w._export_dlg
+        dlg = w.exports.dialog
         assert dlg.summary.text().startswith("<b>0</b>")
         dlg.out.setText(str(tmp_path / "catalog"))
         dlg.accept()
@@ -248,7 +227,9 @@ def test_toolbar_fits_with_preset_selector(qtbot, tmp_path, width):
                 continue
             assert tb.widgetForAction(a).isVisible(), a.text()
         # the labels stay put when an undoable edit changes the Undo action's text
-        w.undo.group.undoTextChanged.emit("Move the left knee")
+        from studio_app.core.events import HistoryChanged
+        from studio_app.gui.actions import show_history
+        show_history(w, HistoryChanged("x.jpg", True, False, "Move the left knee"))
         assert w.tb_undo.text() == "Undo" and "left knee" in w.tb_undo.toolTip()
     finally:
         w.shutdown()

@@ -1,5 +1,5 @@
 """Engine selection (issue 5): trained checkpoints placed in weights/ with their config are
-offered in Settings, the choice is stored, the worker rebuilds its processor on its thread, and
+offered in Settings, the choice is stored, the Studio rebuilds its processor on its processing thread, and
 photos processed afterwards name the chosen checkpoints in a document of the same shape.
 
 The checkpoints are tiny untrained OpenPose / YOLACT models written by the projects' own
@@ -72,9 +72,9 @@ def test_discovery_offers_checkpoints_with_their_config_only(tiny_weights):
 
 
 def _window(qtbot, tmp_path, weights: Path, **kw) -> MainWindow:
-    from studio_app.gui.app import processor_factory
+    from studio_app.gui.config import processor_spec
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    kw.setdefault("processor_factory", processor_factory("cpu", isolated=False, weights_dir=str(weights)))
+    kw.setdefault("processor", processor_spec("cpu", isolated=False, weights_dir=str(weights)))
     w = MainWindow(tmp_path / "out", settings=settings, weights_dir=weights, device="cpu", **kw)
     qtbot.addWidget(w)
     w.show()
@@ -107,7 +107,8 @@ def test_settings_dialog_switches_engines_document_keeps_its_shape(qtbot, tmp_pa
         qtbot.waitUntil(lambda: w.device_text != "loading models…", timeout=120000)
         # default engines first
         w.add_paths([str(photo)])
-        qtbot.waitUntil(lambda: w.session.get(photo).status not in ("queued", "processing"), timeout=120000)
+        qtbot.waitUntil(lambda: (e := w.session.get(photo)) is not None and e.status not in ("queued", "processing"),
+                        timeout=120000)
         e = w.session.get(photo)
         assert e.folder, e.message
         before = json.loads((Path(e.folder) / "result.json").read_text())
@@ -124,17 +125,15 @@ def test_settings_dialog_switches_engines_document_keeps_its_shape(qtbot, tmp_pa
         dlg.pose.setCurrentIndex(1)
         dlg.seg.setCurrentIndex(1)
         assert "config tiny" in dlg.pose_detail.text()
-        with qtbot.waitSignal(w.worker.ready, timeout=120000):
+        with qtbot.waitSignal(w.processorState, timeout=120000, check_params_cb=lambda state, text: state == "ready"):
             dlg.accept()
         assert w.settings.value("pose_engine") == "op_tiny.pth"
         assert w.settings.value("seg_engine") == "shop_yolact.pth"
-        # ``ready`` is caught as the worker thread emits it; the window's own (queued) slot that
-        # names the engines in the status bar runs a moment later on the GUI thread
-        qtbot.waitUntil(lambda: "op_tiny" in w.device_label.text() and "shop_yolact" in w.device_label.text(),
+        qtbot.waitUntil(lambda: "op_tiny" in w.status.device.text() and "shop_yolact" in w.status.device.text(),
                         timeout=10000)
 
         # the same photo processed again (as a person, so keypoints are written) with the new engines
-        w.filmstrip.setCurrentItem(w.filmstrip.item_for(str(photo.resolve())))
+        assert w.filmstrip.select_photo(str(photo.resolve()))
         assert w.reprocess(force_kind="person")
         qtbot.waitUntil(lambda: w.session.get(photo).status not in ("queued", "processing"), timeout=120000)
         e = w.session.get(photo)
@@ -159,36 +158,25 @@ def test_settings_dialog_switches_engines_document_keeps_its_shape(qtbot, tmp_pa
 
 
 def test_engine_that_fails_to_load_keeps_the_old_one_and_the_setting(qtbot, tmp_path, tiny_weights, monkeypatch):
-    """A broken checkpoint: the operator is told, the worker goes on with its engines, and the
+    """A broken checkpoint: the operator is told, the Studio goes on with its engines, and the
     stored choice is reverted (the next start does not fail)."""
     bad = tmp_path / "weights"
     shutil.copytree(tiny_weights, bad)
     (bad / "op_tiny.pth").write_bytes(b"truncated download")
     fake = FakeProcessor()
-    built = []
-
-    def engine_factory(pose, seg):
-        def make():
-            built.append((pose, seg))
-            from studio_app.core.processing import Processor
-            p = Processor(device="cpu", weights_dir=bad, pose_engine=pose, seg_engine=seg)
-            p.pipeline.warm_up()
-            return p
-        return make
-
     from PySide6.QtWidgets import QMessageBox
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    w = _window(qtbot, tmp_path, bad, processor=fake, processor_factory=None, engine_factory=engine_factory)
+    w = _window(qtbot, tmp_path, bad, processor=fake)
     try:
         qtbot.waitUntil(lambda: w.device_text == "test processor", timeout=10000)
-        with qtbot.waitSignal(w.worker.reload_failed, timeout=60000) as blk:
+        with qtbot.waitSignal(w.processorState, timeout=60000,
+                              check_params_cb=lambda state, text: state == "failed") as blk:
             assert w.set_engines("op_tiny.pth", "u2netp")
-        assert "could not be loaded" in blk.args[0]
+        assert "could not be loaded" in blk.args[1]
         qtbot.waitUntil(lambda: bool(shown), timeout=5000)
         assert w.engines() == ("blazepose", "u2netp")
-        assert built == [("op_tiny.pth", "u2netp")]
-        assert w.worker.processor is fake
+        assert w.studio.processor is fake and w.device_text == "test processor"
         # and the old processor still works
         p = tmp_path / "x.jpg"
         p.write_bytes(jpeg_bytes())

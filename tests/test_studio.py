@@ -278,6 +278,5 @@ def test_real_processor_on_real_photos(tmp_path, dev_data, cpu_processor):
             assert e.status in ("ready", "needs_review") and (Path(e.folder) / "mask.png").exists()
         assert all(b.total == 2 for b in rec.of("batch_progress"))
     finally:
-        studio._close_processor = None
         studio.processor = None            # the shared fixture is closed by its owner
         studio.close()

@@ -79,8 +79,10 @@ class HotFolderMixin:
         e = self.session.get(key)
         reprocess = False
         if e is None:
-            e = self.add_photo(photo, pair)
-            if e is None or e.status != "queued":
+            with self._lock:      # the processing thread may take it at once: decide before it can
+                e = self.add_photo(photo, pair)
+                queued = e is not None and e.status == "queued"
+            if not queued:
                 return
         elif e.status in TRANSIENT or not self._replaced(e):
             if pair is not None and not e.pair:

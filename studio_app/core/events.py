@@ -32,6 +32,10 @@ from .session import Entry
 Callback = Callable[[Any], None]
 
 
+class StudioError(RuntimeError):
+    """A request the Studio cannot honour now (the message is for the operator)."""
+
+
 # ---- payloads ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EntryChanged:

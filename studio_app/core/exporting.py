@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from .events import DocumentChanged, ExportProgress
+from .events import DocumentChanged, ExportProgress, StudioError
 from .result_folder import ResultFolder
 
 
@@ -59,7 +59,6 @@ class ExportMixin:
         """Start exporting ``results`` (photos of the session or result folders; None: every photo
         with a result) for ``preset`` (a name, a file or a Preset) into ``out_dir``. Progress comes as
         ``export_progress`` events. StudioError when an export is already running."""
-        from .studio import StudioError
         if self.exporting:
             raise StudioError("an export is already running; wait for it or cancel it")
         folders = self._export_folders(results)

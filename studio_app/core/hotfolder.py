@@ -6,7 +6,8 @@ How a file is judged complete (see the project's Qt-stack research notes):
 
 * names that are still being written or are not photos are ignored: hidden files,
   ``~`` files, ``.part``/``.tmp``/``.crdownload``/``.download``/``.partial``, sidecars
-  (``.xmp``, ``.thm``), anything that is not a supported photo extension;
+  (``.xmp``, ``.thm``), anything the loader cannot read (``ml.io.DECODERS``: a ``.gif`` is taken,
+  a ``.heic`` is not while no decoder is installed);
 * a file renamed *into* its final name (tmp-then-rename) is complete at the next poll;
 * otherwise it is complete once its size and mtime have not changed for
   ``stable_seconds`` (``closed_grace`` after the writer closed it, from inotify);
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ml.io import JPEG_EXTENSIONS as JPEG_EXTS, RAW_EXTENSIONS as RAW_EXTS, SUPPORTED_EXTENSIONS as PHOTO_EXTS
-from .photos import TEMP_SUFFIXES, is_photo_name, is_raw  # noqa: F401  (the one home of both rules)
+from ml.io import JPEG_EXTENSIONS as JPEG_EXTS, RAW_EXTENSIONS as RAW_EXTS, SUPPORTED_EXTENSIONS as PHOTO_EXTS  # noqa: F401
+from .photos import TEMP_SUFFIXES, is_jpeg, is_photo_name, is_raw, shot_key  # noqa: F401  (the one home of both rules)
 
 ReadyFn = Callable[[Path, "Path | None"], None]     # (photo to process, RAW partner or None)
 PairedFn = Callable[[Path, Path], None]             # (already handed-over JPEG, its late RAW)
@@ -39,7 +40,7 @@ PairedFn = Callable[[Path, Path], None]             # (already handed-over JPEG,
 def is_ignored(path: str | os.PathLike) -> bool:
     """True for names that are not (yet) photos the loader reads: temp/partial, hidden, ~, sidecars,
     unsupported types (``studio_app.core.photos.is_photo_name``)."""
-    return not is_photo_name(path) or Path(path).name.startswith("._")
+    return not is_photo_name(path)
 
 
 def jpeg_looks_complete(path: Path) -> bool:
@@ -137,7 +138,7 @@ class StabilityTracker:
             need = 0.0 if tr.renamed else (self.closed_grace if tr.closed else self.stable_seconds)
             if quiet < need:
                 continue
-            if (self.validate and path.suffix.lower() in JPEG_EXTS and not jpeg_looks_complete(path)
+            if (self.validate and is_jpeg(path) and not jpeg_looks_complete(path)
                     and quiet < need + 4 * self.stable_seconds):
                 continue
             tr.complete_at = now
@@ -199,7 +200,7 @@ class StabilityTracker:
     def _partner_raw(self, jpeg: Path) -> Path | None:
         """A RAW with the same stem that is tracked (arriving) or arrived recently."""
         for cand in list(self._tracks) + list(self._emitted):
-            if cand.parent == jpeg.parent and cand.stem == jpeg.stem and is_raw(cand):
+            if shot_key(cand) == shot_key(jpeg) and is_raw(cand):
                 tr = self._tracks.get(cand)
                 if tr is not None:
                     return cand
@@ -209,7 +210,7 @@ class StabilityTracker:
 
     def _partner_jpeg(self, raw: Path) -> Path | None:
         for cand in list(self._tracks) + list(self._emitted):
-            if cand.parent == raw.parent and cand.stem == raw.stem and cand.suffix.lower() in JPEG_EXTS:
+            if shot_key(cand) == shot_key(raw) and is_jpeg(cand):
                 return cand
         return None
 

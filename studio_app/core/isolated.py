@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .processor import Cancelled  # noqa: F401  (the one cancel type, re-exported for callers)
+from ml.types import Cancelled  # noqa: F401  (the one cancel type, re-exported for callers)
 from .progress import Throttle
 
 STARTUP_TIMEOUT_S = 600.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from ml.types import Analysis, LoadedImage
 from . import atomic
-from .processor import Cancelled
+from ml.types import Cancelled  # the one cancel type (studio_app.core.processor re-exports it)
 from .result import DocumentError, Item, Keypoint, ResultDocument, Source, Swatch
 from .result_folder import (ITEM_MAX_SIDE, JPEG_QUALITY, MASK_NAME, PRODUCT_FILL,  # noqa: F401 (re-exported)
                             PRODUCT_MIN_SIDE, SWATCH_SIZE, ResultFolder, cap_side as _cap, encode_image,

@@ -3,8 +3,9 @@
 
 Implementations: ``studio_app.core.processing.Processor`` (the models in this process) and
 ``studio_app.core.isolated.IsolatedProcessor`` (the models in a child process; the GUI's default);
-tests use fakes. ``Cancelled`` is ``ml.pipeline.Cancelled`` (``ml`` cannot import the app, so the
-app uses the pipeline's type): a processor raises it when the caller's ``cancel()`` said stop.
+tests use fakes. ``Cancelled`` is ``ml.types.Cancelled`` — the very class ``ml.pipeline`` raises
+(``ml`` cannot import the app; ``ml.types`` imports no torch): every processor raises it when the
+caller's ``cancel()`` said stop, and the Studio catches only it.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from ml.pipeline import Cancelled
+from ml.types import Cancelled
 
 __all__ = ["Cancelled", "Processor", "ProcessorSpec", "ProgressFn", "CancelFn", "default_threads"]
 

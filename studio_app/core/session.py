@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -296,3 +297,38 @@ def arrived_while_closed(hot_folder: str | os.PathLike, session: Session) -> lis
         return []
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_photo_name(p))
     return [p for p, _ in pair_shots(files) if session.get(p) is None and not session.has_result(p)]
+
+
+class SessionSaver:
+    """Writes ``session.json`` on its own thread, at most every ``delay`` s (never on the caller's)."""
+
+    def __init__(self, session: Session, lock, delay: float = 0.2):
+        self.session, self.lock, self.delay = session, lock, delay
+        self._dirty = threading.Event()
+        self._closed = False
+        session.on_change = self._dirty.set
+        self._thread = threading.Thread(target=self._run, name="session-save", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._dirty.wait()
+            if self._closed:
+                break
+            threading.Event().wait(self.delay)
+            self.flush()
+
+    def flush(self) -> None:
+        self._dirty.clear()
+        with self.lock:
+            data = self.session.data()
+        try:
+            self.session.write(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._dirty.set()
+        self._thread.join(2)
+        self.flush()

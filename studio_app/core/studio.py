@@ -22,28 +22,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from .edits import EditError, Editor
-from .events import (Arrival, BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error,
-                     HistoryChanged, HotFolderState, JobFinished, ProcessorState)
 from .arrivals import HotFolderMixin
 from .cataloging import CatalogMixin
+from .editing import EditingMixin
+from .edits import Editor
+from .events import (BatchProgress, DocumentChanged, EmitterGroup, EntryChanged, Error,
+                     JobFinished, ProcessorState, StudioError)  # noqa: F401  (StudioError re-exported)
 from .exporting import ExportJob, ExportMixin
-from .history import UNDO_BUDGET_BYTES, Edit, History, SetReview, Step
+from .history import UNDO_BUDGET_BYTES, History
 from .photos import collect_photos, pair_shots
 from .processor import Cancelled, Processor, ProcessorSpec, describe
 from .progress import PROGRESS_INTERVAL_S, Throttle
-from .result import DocumentError, ResultDocument
 from .result_folder import ResultFolder
-from .session import TRANSIENT, Entry, Session
+from .session import TRANSIENT, Entry, Session, SessionSaver
 
 HIGH, NORMAL = 0, 1                 # queue priorities
 
 
-class StudioError(RuntimeError):
-    """A request the Studio cannot honour now (the message is for the operator)."""
-
-
-class Studio(HotFolderMixin, ExportMixin, CatalogMixin):
+class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
     """Owns the session, the processing queue, the hot folder, edits with undo, and export jobs.
 
     ``processor``: a built :class:`Processor`, or a :class:`ProcessorSpec` built on the processing
@@ -83,7 +79,7 @@ class Studio(HotFolderMixin, ExportMixin, CatalogMixin):
         self._unseen = 0
         self._export: ExportJob | None = None
         self._export_seq = 0
-        self._saver = _SessionSaver(self.session, self._lock) if session is None else None
+        self._saver = SessionSaver(self.session, self._lock) if session is None else None
         for e in self.session.queued():                   # queued when the app last stopped
             self._push(e.photo, NORMAL)
 
@@ -163,6 +159,24 @@ class Studio(HotFolderMixin, ExportMixin, CatalogMixin):
         self._forget_edits(e)
         self._entry_changed(e)
         return e
+
+    def remove(self, photo: str | os.PathLike) -> bool:
+        """Take a photo out of the session (its result folder stays); refused while processing."""
+        with self._lock:
+            e = self.session.get(photo)
+            if e is None or e.photo == self._current:
+                return False
+            self._queue = [q for q in self._queue if q[2] != e.photo]
+            self.session.remove(e.photo)
+            copy = replace(e)
+        self._forget_edits(e)
+        self.events.entry_changed(EntryChanged(copy, removed=True))
+        return True
+
+    def entries(self) -> list[Entry]:
+        """Copies of the session's entries, in order (safe to read on any thread)."""
+        with self._lock:
+            return [replace(e) for e in self.session.entries]
 
     def reprocess(self, photo: str | os.PathLike, force_kind: str | None = None) -> bool:
         """Process a listed photo again (its edits are replaced by the new result; the canvas gets
@@ -320,104 +334,6 @@ class Studio(HotFolderMixin, ExportMixin, CatalogMixin):
             ev = BatchProgress(self._done, self._total, photo, stage, frac)
         self.events.batch_progress(ev)
 
-    # ---- documents and edits -----------------------------------------------------------------------------
-    def entry(self, photo: str | os.PathLike) -> Entry | None:
-        return self.session.get(photo)
-
-    def result_folder(self, photo: str | os.PathLike) -> ResultFolder | None:
-        e = self.session.get(photo)
-        return ResultFolder(e.folder) if e is not None and e.folder else None
-
-    def document(self, photo: str | os.PathLike) -> ResultDocument | None:
-        """The photo's current document (from the editor when it is being edited)."""
-        e = self.session.get(photo)
-        if e is None or not e.folder:
-            return None
-        with self._edit_lock:
-            ed = self._editors.get(e.photo)
-            if ed is not None:
-                return ed.doc
-        return ResultFolder(e.folder).try_load()
-
-    def apply(self, photo: str | os.PathLike, edit: Edit) -> ResultDocument:
-        """Apply one operator edit, save it at once and record it for undo. Returns the new document
-        (``document_changed`` is emitted too). EditError (a message for the operator) when the photo
-        has no result, is being processed, or the edit is not possible; nothing changed then."""
-        with self._edit_lock:
-            e, ed = self._editor_for(photo)
-            before = ed.snapshot(edit.touches_mask)
-            try:
-                edit.apply(ed)
-            except (DocumentError, OSError, ValueError) as exc:
-                ed.restore(before) if edit.touches_mask else None
-                raise exc if isinstance(exc, EditError) else EditError(str(exc)) from exc
-            self.history.push(e.photo, Step(edit.text, before, ed.snapshot(edit.touches_mask)))
-            self._edited(e, ed, "review" if edit.review else "edit", edit.touches_mask)
-            return ed.doc
-
-    def undo(self, photo: str | os.PathLike) -> ResultDocument | None:
-        """Undo the photo's last edit (None: nothing to undo)."""
-        return self._step(photo, undo=True)
-
-    def redo(self, photo: str | os.PathLike) -> ResultDocument | None:
-        return self._step(photo, undo=False)
-
-    def history_state(self, photo: str | os.PathLike) -> HistoryChanged:
-        key = str(Path(photo).resolve())
-        return HistoryChanged(key, *self.history.state(key))
-
-    def approve(self, photo: str | os.PathLike) -> ResultDocument:
-        return self.apply(photo, SetReview("approved"))
-
-    def reject(self, photo: str | os.PathLike) -> ResultDocument:
-        return self.apply(photo, SetReview("rejected"))
-
-    def _step(self, photo, undo: bool) -> ResultDocument | None:
-        with self._edit_lock:
-            e, ed = self._editor_for(photo)
-            step = self.history.undo(e.photo) if undo else self.history.redo(e.photo)
-            if step is None:
-                return None
-            snap = step.before if undo else step.after
-            ed.restore(snap)
-            self._edited(e, ed, "undo" if undo else "redo", "mask" in snap)
-            return ed.doc
-
-    def _editor_for(self, photo) -> tuple[Entry, Editor]:
-        e = self.session.get(photo)
-        if e is None:
-            raise EditError(f"{Path(photo).name} is not in this session")
-        if e.status in TRANSIENT:
-            raise EditError(f"{e.name} is being processed; edit it when its result is there")
-        if not e.folder:
-            raise EditError(f"{e.name} has no result to edit")
-        ed = self._editors.pop(e.photo, None)
-        if ed is None:
-            ed = Editor(e.folder)
-        self._editors[e.photo] = ed                       # most recently used last
-        while len(self._editors) > self._editor_cache:    # frees the photo pixels of old editors
-            self._editors.popitem(last=False)
-        return e, ed
-
-    def _edited(self, e: Entry, ed: Editor, reason: str, mask_changed: bool) -> None:
-        with self._lock:
-            e.apply_document(ed.doc)
-            self.session._changed()
-        self.events.document_changed(DocumentChanged(e.photo, ed.folder, ed.doc, reason,
-                                                     mask_changed=mask_changed,
-                                                     mask=ed.cached_mask if mask_changed else None))
-        self._entry_changed(e)
-        self._history_changed(e.photo)
-
-    def _forget_edits(self, e: Entry) -> None:
-        with self._edit_lock:
-            self._editors.pop(e.photo, None)
-        self.history.forget(e.photo)
-        self._history_changed(e.photo)
-
-    def _history_changed(self, key: str) -> None:
-        self.events.history_changed(HistoryChanged(key, *self.history.state(key)))
-
     # ---- helpers ---------------------------------------------------------------------------------------
     def _entry_changed(self, e: Entry) -> None:
         with self._lock:
@@ -440,38 +356,3 @@ def _close(processor) -> None:
 def _failed(photo: str, message: str):
     from .processing import Outcome
     return Outcome(Path(photo), None, None, error=message)
-
-
-class _SessionSaver:
-    """Writes ``session.json`` on its own thread, at most every ``delay`` s (never on the caller's)."""
-
-    def __init__(self, session: Session, lock, delay: float = 0.2):
-        self.session, self.lock, self.delay = session, lock, delay
-        self._dirty = threading.Event()
-        self._closed = False
-        session.on_change = self._dirty.set
-        self._thread = threading.Thread(target=self._run, name="session-save", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._dirty.wait()
-            if self._closed:
-                break
-            threading.Event().wait(self.delay)
-            self.flush()
-
-    def flush(self) -> None:
-        self._dirty.clear()
-        with self.lock:
-            data = self.session.data()
-        try:
-            self.session.write(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self._closed = True
-        self._dirty.set()
-        self._thread.join(2)
-        self.flush()

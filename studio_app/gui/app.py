@@ -5,7 +5,8 @@
 Settings (hot folder, output folder, preset, engines) are remembered with QSettings in the
 platform's configuration folder. The models run in a child process driven by the worker thread
 (``--in-process``: on the worker thread itself); export runs on a helper thread. The Qt event
-loop is driven by qasync when it is installed."""
+loop is driven by qasync when it is installed. The window builds the Qt-free ``Studio`` that does
+the work (``studio_app.core.studio``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
+
+from .config import engine_settings, processor_spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,36 +49,6 @@ def make_app(argv: list[str]) -> QApplication:
     from . import theme
     theme.apply(app)
     return app
-
-
-def engine_settings(settings: QSettings) -> tuple[str, str]:
-    """The keypoint and segmentation engines chosen in Settings (built-in ones by default)."""
-    from studio_app.core.engines import BUILTIN_POSE, BUILTIN_SEG
-    return (settings.value("pose_engine", BUILTIN_POSE, str) or BUILTIN_POSE,
-            settings.value("seg_engine", BUILTIN_SEG, str) or BUILTIN_SEG)
-
-
-def processor_factory(device: str, pose_engine: str = "blazepose", seg_engine: str = "u2netp",
-                      isolated: bool = True, weights_dir: str | None = None):
-    """A callable that builds the processor on the worker thread. ``isolated`` (the app's default):
-    the models run in a child process (``studio_app.core.isolated``), so the pipeline's Python
-    never competes with the window for the GIL; otherwise in the worker thread itself."""
-    def make():
-        import os
-        threads = max(1, (os.cpu_count() or 2) - 1)          # leave a core for the window
-        if isolated:
-            from studio_app.core.isolated import IsolatedProcessor
-            return IsolatedProcessor(device=device, weights_dir=weights_dir, pose_engine=pose_engine,
-                                     seg_engine=seg_engine, cpu_threads=threads)
-        from ml.device import configure_cpu_threads
-        from studio_app.core.processing import Processor
-        configure_cpu_threads(threads)
-        return Processor(device=device, weights_dir=weights_dir, pose_engine=pose_engine, seg_engine=seg_engine)
-    make.engines = (pose_engine, seg_engine)
-    make.device = device
-    make.isolated = isolated
-    make.weights_dir = weights_dir
-    return make
 
 
 def first_run(settings: QSettings, hot: str, out: str, parent=None) -> bool:
@@ -112,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.setValue("out_root", out)
     from .main_window import MainWindow
     pose, seg = engine_settings(settings)
-    win = MainWindow(out, processor_factory=processor_factory(args.device, pose, seg,
-                                                              isolated=not args.in_process),
+    win = MainWindow(out, processor=processor_spec(args.device, pose, seg, isolated=not args.in_process),
                      hot_folder=hot or None, settings=settings, device=args.device)
     win.show()
     if args.photos:

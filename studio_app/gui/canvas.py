@@ -93,6 +93,7 @@ class Canvas(QGraphicsView):
     colourPicked = Signal(float, float)          # eyedropper point (source px)
     zoomChanged = Signal(float)
     shown = Signal(str)                          # photo whose image + overlays are on screen
+    interactionEnded = Signal()                  # the mouse button that dragged / brushed went up
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -126,6 +127,7 @@ class Canvas(QGraphicsView):
         self._space = False
         self._panning: QPointF | None = None
         self._stroke: list[tuple[float, float]] | None = None
+        self._held = False                       # a mouse button is down on the photo (drag, brush)
         self._token = 0
         self._pending_doc = None
         self._image: QImage | None = None        # display-size decode of the photo on screen
@@ -142,16 +144,24 @@ class Canvas(QGraphicsView):
         self.scene().addItem(self._hint)
 
     # ---- showing a photo and its result --------------------------------------------------------
-    def show_photo(self, photo: str | None, doc=None, folder: str | None = None) -> None:
+    @property
+    def interacting(self) -> bool:
+        """The operator is dragging a keypoint or box, brushing or panning right now."""
+        return self._held or self._stroke is not None or self._panning is not None
+
+    def show_photo(self, photo: str | None, doc=None, folder: str | None = None, reload: bool = False) -> None:
         """Show ``photo`` with the overlays of ``doc``. Decoding the photo, reading mask.png and
-        tinting it happen on a loader thread; the GUI thread only wraps ready images."""
+        tinting it happen on a loader thread; the GUI thread only wraps ready images.
+        ``reload``: the file on disk changed (processed again): decode it again."""
         if photo is None:
             self.clear()
             return
         self._token += 1
         self._pending_doc = (doc, folder)
         mask_path = str(Path(folder) / doc.mask) if (doc is not None and folder) else None
-        same = photo == self.photo and self._image is not None
+        same = photo == self.photo and self._image is not None and not reload
+        if reload and photo == self.photo:
+            self.photo = None                    # the new pixels replace the old pixmap
         if same and mask_path is None:
             self._pool.clear()
             self.set_document(doc, folder)
@@ -219,9 +229,11 @@ class Canvas(QGraphicsView):
         if mask is not None:
             data = _MaskData(mask, None, self.display_scale)
         elif doc is not None and folder:
-            import cv2
-            p = Path(folder) / doc.mask
-            arr = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.exists() else None
+            from studio_app.core.result_folder import ResultFolder
+            try:
+                arr = ResultFolder(folder).read_mask(doc)
+            except Exception:  # DocumentError: an unreadable mask is shown as none
+                arr = None
             data = None if arr is None else _MaskData(arr, None, self.display_scale)
         self._clear_overlays()
         self._set_mask_data(data)
@@ -406,6 +418,8 @@ class Canvas(QGraphicsView):
         self.brush_radius = max(1.0, min(2000.0, r))
 
     def mousePressEvent(self, event):
+        if event.button() in (Qt.LeftButton, Qt.MiddleButton):
+            self._held = True
         if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
             self._panning = event.position()
             self.viewport().setCursor(Qt.ClosedHandCursor)
@@ -448,6 +462,14 @@ class Canvas(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event):
+        try:
+            self._release(event)
+        finally:
+            if event.button() in (Qt.LeftButton, Qt.MiddleButton) and self._held:
+                self._held = False
+                self.interactionEnded.emit()
+
+    def _release(self, event):
         if self._panning is not None and event.button() in (Qt.MiddleButton, Qt.LeftButton):
             self._panning = None
             self._update_cursor()

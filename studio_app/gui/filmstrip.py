@@ -1,48 +1,20 @@
 """The queue: one row per photo with thumbnail, name, status (colour chip), per-photo progress,
-and a second line with the needs-review reason or the error message (full text as tooltip)."""
+and a second line with the needs-review reason or the error message (full text as tooltip).
+The rows come from :class:`studio_app.gui.filmstrip_model.FilmstripModel`; this is the view."""
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 
-from PySide6.QtCore import QObject, QRect, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle, QStyledItemDelegate
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPixmap
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate
 
-from studio_app.core.session import STATUS_LABELS, Entry
+from studio_app.core.session import STATUS_LABELS
 from . import theme
+from .filmstrip_model import (DETAIL_ROLE, KIND_ROLE, PHOTO_ROLE, PROGRESS_ROLE, STATUS_ROLE, THUMB, THUMB_ROLE,
+                              FilmstripModel, ReviewFilter)
 
-PHOTO_ROLE = Qt.UserRole
-STATUS_ROLE = Qt.UserRole + 1
-DETAIL_ROLE = Qt.UserRole + 2
-PROGRESS_ROLE = Qt.UserRole + 3
-THUMB_ROLE = Qt.UserRole + 4
-KIND_ROLE = Qt.UserRole + 5
-THUMB = 64
 ROW_H = 76
-
-
-class _ThumbSignals(QObject):
-    done = Signal(str, QImage)
-
-
-class _ThumbJob(QRunnable):
-    def __init__(self, path: str, signals: _ThumbSignals):
-        super().__init__()
-        self.path, self.signals = path, signals
-
-    def run(self) -> None:
-        r = QImageReader(self.path)
-        r.setAutoTransform(True)
-        size = r.size()
-        if size.isValid() and size.width() > 0:
-            s = THUMB * 2 / max(size.width(), size.height())
-            if s < 1:
-                r.setScaledSize(QSize(max(1, round(size.width() * s)), max(1, round(size.height() * s))))
-        img = r.read()
-        if img.isNull():
-            return
-        self.signals.done.emit(self.path, img)
 
 
 class FilmstripDelegate(QStyledItemDelegate):
@@ -143,80 +115,61 @@ class FilmstripDelegate(QStyledItemDelegate):
         p.restore()
 
 
-def _set(it: QListWidgetItem, role, value) -> None:
-    """setData only when the value changed: every setData repaints the row."""
-    if it.data(role) != value:
-        it.setData(role, value)
+class Filmstrip(QListView):
+    """The list of photos: a view over :class:`FilmstripModel` through :class:`ReviewFilter`.
+    ``currentPhotoChanged(photo or None)`` when the operator (or the window) picks another row."""
+    currentPhotoChanged = Signal(object)
 
-
-class Filmstrip(QListWidget):
-    """Rows keyed by the photo's absolute path."""
-
-    def __init__(self, parent=None):
+    def __init__(self, model: FilmstripModel | None = None, parent=None):
         super().__init__(parent)
+        self.source = model or FilmstripModel(self)
+        self.proxy = ReviewFilter(self)
+        self.proxy.setSourceModel(self.source)
+        self.setModel(self.proxy)
         self.setItemDelegate(FilmstripDelegate(self))
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QListWidget.SingleSelection)
+        self.setSelectionMode(QListView.SingleSelection)
         self.setMinimumWidth(250)
         self.setMouseTracking(True)
-        self._rows: dict[str, QListWidgetItem] = {}
-        self._thumbs = _ThumbSignals()
-        self._thumbs.done.connect(self._thumb_ready)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.selectionModel().currentChanged.connect(lambda cur, prev: self.currentPhotoChanged.emit(self.current_photo()))
 
-    def item_for(self, photo: str) -> QListWidgetItem | None:
-        return self._rows.get(photo)
+    # rows as the operator sees them (the filter applied)
+    def count(self) -> int:
+        return self.proxy.rowCount()
+
+    def currentRow(self) -> int:
+        ix = self.currentIndex()
+        return ix.row() if ix.isValid() else -1
+
+    def setCurrentRow(self, row: int) -> None:
+        if 0 <= row < self.proxy.rowCount():
+            self.setCurrentIndex(self.proxy.index(row, 0))
 
     def photo_at(self, row: int) -> str | None:
-        it = self.item(row)
-        return None if it is None else it.data(PHOTO_ROLE)
+        ix = self.proxy.index(row, 0)
+        return ix.data(PHOTO_ROLE) if ix.isValid() else None
 
     def current_photo(self) -> str | None:
-        it = self.currentItem()
-        return None if it is None else it.data(PHOTO_ROLE)
+        ix = self.currentIndex()
+        return ix.data(PHOTO_ROLE) if ix.isValid() else None
 
-    def upsert(self, e: Entry) -> QListWidgetItem:
-        it = self._rows.get(e.photo)
-        if it is None:
-            it = QListWidgetItem(Path(e.photo).name)
-            it.setData(PHOTO_ROLE, e.photo)
-            self.addItem(it)
-            self._rows[e.photo] = it
-            self._pool.start(_ThumbJob(e.photo, self._thumbs))
-        _set(it, STATUS_ROLE, e.status)
-        _set(it, PROGRESS_ROLE, e.progress)
-        _set(it, KIND_ROLE, e.kind or "")
-        detail = e.message if e.status in ("error", "needs_review") else (e.stage if e.status == "processing" else "")
-        if e.pair and e.status not in ("error", "needs_review"):
-            detail = detail or f"+ {Path(e.pair).name}"
-        _set(it, DETAIL_ROLE, detail or "")
-        tip = f"{e.photo}\n{STATUS_LABELS.get(e.status, e.status)}"
-        if e.message:
-            tip += "\n" + e.message.replace("; ", "\n")
-        if e.pair:
-            tip += f"\nRAW of this shot: {e.pair}"
-        if it.toolTip() != tip:
-            it.setToolTip(tip)
-        return it
+    def row_of(self, photo: str | None) -> int:
+        src = self.source.row_of(photo)
+        return -1 if src < 0 else self.proxy.mapFromSource(self.source.index(src)).row()
 
-    def set_progress(self, photo: str, stage: str, frac: float) -> None:
-        it = self._rows.get(photo)
-        if it is not None:
-            it.setData(STATUS_ROLE, "processing")
-            it.setData(PROGRESS_ROLE, frac)
+    def select_photo(self, photo: str | None) -> bool:
+        row = self.row_of(photo)
+        if row < 0:
+            return False
+        self.setCurrentRow(row)
+        return True
 
-    def _thumb_ready(self, path: str, img: QImage) -> None:
-        it = self._rows.get(path)
-        if it is not None:
-            it.setData(THUMB_ROLE, QPixmap.fromImage(img))
+    def tooltip_for(self, photo: str) -> str:
+        row = self.source.row_of(photo)
+        return self.source.index(row).data(Qt.ToolTipRole) if row >= 0 else ""
+
+    def set_review_only(self, on: bool) -> None:
+        self.proxy.set_review_only(on)
 
     def shutdown(self) -> None:
-        """Drop queued thumbnails and wait for a running one (see ``Canvas.shutdown``)."""
-        self._pool.clear()
-        self._pool.waitForDone(10000)
-
-    def remove(self, photo: str) -> None:
-        it = self._rows.pop(photo, None)
-        if it is not None:
-            self.takeItem(self.row(it))
+        self.source.shutdown()

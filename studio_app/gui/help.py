@@ -4,6 +4,8 @@ from __future__ import annotations
 SHORTCUTS = [
     ("Next photo", "Right / J"),
     ("Previous photo", "Left / K"),
+    ("Newest photo (clears the new-arrivals badge)", "End"),
+    ("Show only photos to review", "F"),
     ("Approve (and go to the next photo)", "A"),
     ("Reject (and go to the next photo)", "R"),
     ("Zoom in / out", "+ / -"),

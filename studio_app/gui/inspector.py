@@ -144,16 +144,10 @@ class Inspector(QWidget):
                   self.add_btn, self.approve_btn, self.reject_btn, self.reset_mask):
             w.setEnabled(has)
         self.warnings.clear()
-        if entry is not None:
-            self.title.setText(entry.name)
-            col = theme.STATUS_COLOURS.get(entry.status, theme.MUTED)
-            self.status.setText(f"<span style='color:{col}'>● {STATUS_LABELS.get(entry.status, entry.status)}</span>")
-            if entry.status == "error":
-                self.warnings.addItem(entry.message)
-                self.warnings.item(0).setForeground(QColor(theme.STATUS_COLOURS["error"]))
-        else:
-            self.title.setText("No photo")
-            self.status.setText("")
+        self.set_status(entry)
+        if entry is not None and entry.status == "error":
+            self.warnings.addItem(entry.message)
+            self.warnings.item(0).setForeground(QColor(theme.STATUS_COLOURS["error"]))
         if not has:
             self.kind.setText("–")
             self.zones.blockSignals(True)
@@ -185,6 +179,17 @@ class Inspector(QWidget):
         self.add_combo.setEnabled(self.add_combo.count() > 0)
         self.reset_mask.setEnabled(doc.model_mask is not None)
         self._show_item(self.zones.currentText() or None)
+
+    def set_status(self, entry) -> None:
+        """The photo's name and status, worded and coloured as in the filmstrip (both read the
+        session entry: after an export both say Exported)."""
+        if entry is None:
+            self.title.setText("No photo")
+            self.status.setText("")
+            return
+        self.title.setText(entry.name)
+        col = theme.STATUS_COLOURS.get(entry.status, theme.MUTED)
+        self.status.setText(f"<span style='color:{col}'>● {STATUS_LABELS.get(entry.status, entry.status)}</span>")
 
     def _zone_changed(self, zone: str) -> None:
         self._show_item(zone or None)

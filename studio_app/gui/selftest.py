@@ -97,7 +97,8 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         from PySide6.QtCore import QSettings, QTimer
         from PySide6.QtWidgets import QApplication
 
-        from .app import make_app, processor_factory
+        from .app import make_app
+        from .config import processor_spec
         from .main_window import MainWindow
 
         app = make_app([])
@@ -116,11 +117,15 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         guard.timeout.connect(close_dialogs)
         guard.start()
 
-        win = MainWindow(out / "results", processor_factory=processor_factory(device), settings=settings,
-                         preset="generic")
+        win = MainWindow(out / "results", processor=processor_spec(device), settings=settings, preset="generic")
         loaded: dict[str, object] = {}
-        win.worker.ready.connect(lambda text: loaded.setdefault("ready", (time.monotonic(), text)))
-        win.worker.load_failed.connect(lambda msg: failures.append(msg))
+
+        def state(name: str, text: str) -> None:
+            if name == "ready":
+                loaded.setdefault("ready", (time.monotonic(), text))
+            elif name == "failed":
+                failures.append(text)
+        win.processorState.connect(state)
         win.show()
         win.raise_()
         win.activateWindow()
@@ -129,7 +134,7 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         t_window = time.monotonic()
 
         key = str(photo)
-        if win.add_paths([key]) != 1:
+        if win.add_photo(key) is None and win.session.get(key) is None:
             raise SelfTestError(f"the app did not queue {photo.name}")
         t_added = time.monotonic()
 

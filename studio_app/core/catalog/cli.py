@@ -37,9 +37,8 @@ def add_parser(sub) -> None:
 
 
 def _folders(root: Path) -> list[Path]:
-    from studio_app.core.export import find_results
-    found, _errs = find_results([root])
-    return found
+    from studio_app.core.result import RESULT_NAME
+    return sorted(p.parent for p in root.rglob(RESULT_NAME))
 
 
 def run(args) -> int:

@@ -1,11 +1,11 @@
 """``studio-catalog export RESULTS... --preset NAME --out DIR`` (and ``--list-presets``)."""
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
 from . import presets as _presets
+from ..progress import sigint_cancels
 from .exporter import ExportError, export
 
 
@@ -30,16 +30,6 @@ def print_presets(stream=sys.stdout) -> int:
 def run_export(args) -> int:
     if getattr(args, "list_presets", False):
         return print_presets()
-    cancelled = {"flag": False}
-
-    def on_sigint(signum, frame):
-        if cancelled["flag"]:
-            raise KeyboardInterrupt
-        cancelled["flag"] = True
-    try:
-        old = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:          # not the main thread
-        old = None
     tty = sys.stderr.isatty()
 
     def progress(i: int, n: int, text: str) -> None:
@@ -51,18 +41,16 @@ def run_export(args) -> int:
             print(f"[{i + 1}/{n}] {text}", file=sys.stderr, flush=True)
 
     try:
-        report = export(args.results, args.preset, args.out, template=getattr(args, "template", None),
-                        sku=getattr(args, "sku", None), only_approved=not getattr(args, "all", False),
-                        overwrite=getattr(args, "overwrite", False), progress=progress,
-                        cancel=lambda: cancelled["flag"], shot_list=getattr(args, "shot_list", None),
-                        require_complete=getattr(args, "require_complete", False),
-                        image_base_url=getattr(args, "image_base_url", None))
+        with sigint_cancels() as cancelled:     # Ctrl+C: stop after the current image; twice: at once
+            report = export(args.results, args.preset, args.out, template=getattr(args, "template", None),
+                            sku=getattr(args, "sku", None), only_approved=not getattr(args, "all", False),
+                            overwrite=getattr(args, "overwrite", False), progress=progress,
+                            cancel=cancelled.is_set, shot_list=getattr(args, "shot_list", None),
+                            require_complete=getattr(args, "require_complete", False),
+                            image_base_url=getattr(args, "image_base_url", None))
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
     if tty:
         sys.stderr.write("\r" + " " * 100 + "\r")
     for line in report.failure_lines():
