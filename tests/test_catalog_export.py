@@ -70,24 +70,21 @@ def test_amazon_names_per_product_and_completeness(shoot, tmp_path):
     out = tmp_path / "amazon"
     rep = export([res], "amazon", out, shot_list=shoot / "shots.csv")
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith((".", "manifest")))
-    for name in ("MB02.MAIN.jpg", "MB02.PT01.jpg", "MB02.SWCH.jpg", "BALL-PINK.MAIN.jpg", "BALL-PINK.SWCH.jpg",
-                 "TOP-1.MAIN.jpg", "TRS-2.MAIN.jpg"):
+    for name in ("MB02.MAIN.jpg", "MB02.PT01.jpg", "MB02.SWCH.jpg", "BALL-PINK.MAIN.jpg", "BALL-PINK.SWCH.jpg"):
         assert name in files, (name, files)
+    blocked = dict(rep.blocked)          # the 550x830 on-model photo cannot give 1000 px without upscaling
+    assert "upscale: enlarged" in blocked["TOP-1.MAIN.jpg"] and "upscale" in blocked["TRS-2.MAIN.jpg"]
     assert sum(".SWCH." in f and f.startswith("MB02") for f in files) == 1       # one swatch per product
-    person_rows = [r for r in rep.rows if r["shot"] == "0002"]
-    assert {(r["zone"], r["sku"]) for r in person_rows if r["zone"] in ("top", "bottom")} == {
-        ("top", "TOP-1"), ("bottom", "TRS-2")}
-    loose = [r for r in person_rows if r["zone"] not in ("top", "bottom")]
-    assert loose and all(r["sku"] == "0002" and r["position"] == "" for r in loose)   # per-photo naming
-    assert any("0002: no SKU for" in n for n in rep.catalog_notes)
+    assert "0002.MAIN.jpg" in blocked                                  # unassigned: per-photo naming
+    assert any("0002: no SKU for full, shoes" in n for n in rep.catalog_notes)
     main_blue = next(r for r in rep.rows if r["file"] == "MB02.MAIN.jpg")
     assert main_blue["shot"] == "a1" and main_blue["catalog_view"] == "front"
     products = {p["sku"]: p for p in json.loads(rep.manifest_json.read_text())["products"]}
     assert products["MB02"]["complete"] and products["MB02"]["exported"] == ["back", "front"]
     assert products["BALL-PINK"]["missing"] == ["detail"]
-    assert products["TRS-2"]["missing"] == ["front"] and products["NOIMG-9"]["images"] == 0
+    assert products["TRS-2"]["missing"] == ["on-model", "front"] and products["NOIMG-9"]["images"] == 0
     summary = rep.summary()
-    assert "products: 2 of 5 complete" in summary and "incomplete BALL-PINK: missing detail" in summary
+    assert "products: 1 of 5 complete" in summary and "incomplete BALL-PINK: missing detail" in summary
     assert "incomplete NOIMG-9: missing front" in summary
 
 
@@ -99,7 +96,7 @@ def test_require_complete_holds_back_incomplete_products(shoot, tmp_path, capsys
     err = capsys.readouterr().err
     assert rc == 1
     names = {p.name for p in out.iterdir()}
-    assert "MB02.MAIN.jpg" in names and "TOP-1.MAIN.jpg" in names
+    assert "MB02.MAIN.jpg" in names
     assert not any(n.startswith(("BALL-PINK", "TRS-2")) for n in names)
     assert "skipped   0002: TRS-2 is incomplete (missing front)" in err
     assert "skipped   a3: BALL-PINK is incomplete (missing detail)" in err
@@ -152,7 +149,7 @@ def test_moving_the_main_image_renames_without_conflicts(shoot, tmp_path):
     with Catalog.open(res) as cat:
         CatalogService(cat).assign(res / "a2", "product", "MB02", "back", main=True)
     rep = export([res], "amazon", out)
-    assert rep.ok, rep.failure_lines()
+    assert not rep.conflicts and not rep.errors and all("upscale" in why for _f, why in rep.blocked)
     assert (out / "MB02.MAIN.jpg").read_bytes() != first_main
     assert next(r for r in rep.rows if r["file"] == "MB02.MAIN.jpg")["shot"] == "a2"
     assert next(r for r in rep.rows if r["file"] == "MB02.PT01.jpg")["shot"] == "a1"
@@ -198,3 +195,39 @@ def test_cli_catalog_commands_and_studio_export_use_the_catalog(shoot, tmp_path,
         assert {r["file"] for r in job.report.rows} >= {"MB02.MAIN.jpg", "MB02.PT01.jpg"}
     finally:
         s.close()
+
+
+def test_on_model_photo_split_between_two_skus_on_white(shoot, tmp_path):
+    """Zalando wants on-model images on white: the jacket and the skirt of one photo become two
+    products' main images, the street replaced by pure white around the person."""
+    import numpy as np
+    from PIL import Image
+    res = fresh(shoot, tmp_path)
+    out = tmp_path / "z"
+    rep = export([res], "zalando", out)
+    rows = {r["file"]: r for r in rep.rows}
+    top, skirt = rows["TOP-1_main.jpg"], rows["TRS-2_main.jpg"]
+    assert (top["shot"], top["zone"], skirt["shot"], skirt["zone"]) == ("0002", "top", "0002", "bottom")
+    for name in ("TOP-1_main.jpg", "TRS-2_main.jpg"):
+        a = np.asarray(Image.open(out / name).convert("RGB")).astype(int)
+        h, w = a.shape[:2]
+        assert (a[:, :5] == 255).all() and (a[:5] == 255).all()          # margins: the person does not touch
+        dark = (a.max(axis=2) < 80).mean()                              # black jacket / skirt
+        street = ((np.abs(a - 255).max(axis=2) > 8) & (a.max(axis=2) >= 80)).mean()
+        assert dark > 0.08 and street < dark, (name, dark, street)
+
+
+def test_preflight_blocks_a_main_image_whose_background_is_not_white(shoot, tmp_path, monkeypatch):
+    """A renderer that leaves the street inside white padding (the border ring is white) is caught:
+    every pixel outside the person is checked, on the written file."""
+    from studio_app.core.export import cutout
+
+    def keeps_the_street(rgb, mask, background, sigma=1.2):      # a compositor that lost the alpha
+        import numpy as np
+        return rgb.copy(), np.full(mask.shape, 255, np.uint8)
+    monkeypatch.setattr(cutout, "on_background", keeps_the_street)
+    res = fresh(shoot, tmp_path)
+    rep = export([res], "zalando", tmp_path / "z")
+    blocked = dict(rep.blocked)
+    assert "background:" in blocked["TOP-1_main.jpg"] and "outside the subject" in blocked["TOP-1_main.jpg"]
+    assert not (tmp_path / "z" / "TOP-1_main.jpg").exists()

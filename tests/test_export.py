@@ -119,6 +119,16 @@ def read_back(path: Path):
         return im.format, im.size, im.info.get("icc_profile"), np.asarray(im.convert("RGB")), im.getexif()
 
 
+def assert_ok_but_small(rep, preset=None) -> None:
+    """Everything exported, except images the preset blocks because the photo is too small for
+    them (the 550x830 CCP photos cannot give Amazon's 1000 px without upscaling)."""
+    assert not (rep.conflicts or rep.errors or rep.cancelled), rep.failure_lines()
+    for f, why in rep.blocked:
+        assert why.startswith("upscale:") and "background" not in why, (f, why)
+    if preset is not None and preset.severity("upscale") != "block":
+        assert not rep.blocked
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -133,9 +143,9 @@ def test_export_meets_preset_rules(results, tmp_path, name):
     out = tmp_path / "catalog"
     seen = []
     rep = export([res], name, out, progress=lambda i, n, t: seen.append((i, n)))
-    assert rep.ok, rep.failure_lines()
+    assert_ok_but_small(rep, preset)
     n_items = sum(len([it for it in load(f).items if it.zone in preset.zones]) for f in res.iterdir())
-    assert len(rep.rows) == n_items == 3 + sum(len(load(res / Path(p).stem).items) for p in PERSONS)
+    assert len(rep.rows) + len(rep.blocked) == n_items == 3 + sum(len(load(res / Path(p).stem).items) for p in PERSONS)
     assert seen[0] == (0, 5) and seen[-1] == (5, 5)
 
     rows = read_csv(rep.manifest_csv)
@@ -164,15 +174,18 @@ def test_export_meets_preset_rules(results, tmp_path, name):
             assert np.abs(sa.reshape(-1, 3).mean(0) - expect).max() <= 3
     # no temporaries, no stray files
     assert not [p for p in out.iterdir() if p.name.startswith(".sc-tmp-")]
+    held = {Path(b["result"]).name for b in js["blocked"]}
     for f in res.iterdir():
-        assert load(f).status == "exported"
+        assert load(f).status == ("approved" if f.name in held else "exported")
 
 
 def test_amazon_sizes_and_names(results, tmp_path):
     rep = export([fresh_results(results, tmp_path)], "amazon", tmp_path / "amz")
     rows = {r["file"]: r for r in rep.rows}
     assert "mb02-blue-0.MAIN.jpg" in rows and "mb02-blue-0.SWCH.jpg" in listing(tmp_path / "amz")
-    assert {"0002.MAIN.jpg", "0002.PT01.jpg"} <= set(rows)
+    blocked = dict(rep.blocked)            # the persons are 550x830: too small for Amazon's zoom
+    assert {"0002.MAIN.jpg", "0002.PT01.jpg"} <= set(blocked) and "enlarged" in blocked["0002.PT01.jpg"]
+    assert not any(n.startswith("0002.") for n in listing(tmp_path / "amz"))
     for r in rows.values():
         assert 1000 <= max(r["width"], r["height"]) <= 2000
 
@@ -200,7 +213,9 @@ def test_person_zone_pad_and_crop_match_the_source(results, tmp_path):
     if ox > 10:
         assert (a[:, : max(1, ox - 8)] >= 250).all()    # letterbox bars are the background
 
-    rep = export([folder], "zalando", tmp_path / "z")
+    keep = presets.from_dict(dict(json.loads(Path(load_preset("zalando").source).read_text()), on_model="keep"),
+                             default_name="zalando_keep")
+    rep = export([folder], keep, tmp_path / "z")
     row = next(r for r in rep.rows if r["zone"] == "top")
     a = read_back(tmp_path / "z" / row["file"])[3]
     assert abs(a.shape[1] / a.shape[0] - 1801 / 2600) < 0.01
@@ -247,7 +262,7 @@ def test_crash_midway_then_resume(results, tmp_path, monkeypatch):
 
     def flaky(*a, **kw):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 13:       # the persons' 10 (blocked: too small for Amazon), a product + swatch, crash
             raise RuntimeError("simulated crash")
         return real_encode(*a, **kw)
 
@@ -262,7 +277,7 @@ def test_crash_midway_then_resume(results, tmp_path, monkeypatch):
     st.write_text(json.dumps(d))
     monkeypatch.setattr(render, "encode", real_encode)
     rep = export([res], "amazon", out)
-    assert rep.ok, rep.failure_lines()
+    assert_ok_but_small(rep)
     assert len(rep.unchanged) >= 2 and not rep.conflicts
     names = sorted(p.name for p in out.glob("*.jpg"))
     rep2 = export([res], "amazon", out)
@@ -468,8 +483,8 @@ def test_small_source_is_not_upscaled_beyond_the_minimum(tmp_path, dev_data):
     product_doc(photo, res)
     rep = export([res], "generic", tmp_path / "g")
     assert (rep.rows[0]["width"], rep.rows[0]["height"]) == (500, 500)
-    rep = export([res], "amazon", tmp_path / "a")
-    assert rep.rows[0]["width"] == 1000
+    rep = export([res], "amazon", tmp_path / "a")      # Amazon: no upscaling -> blocked, not blown up
+    assert not rep.rows and "upscale: enlarged" in rep.blocked[0][1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,7 +503,9 @@ def test_wide_gamut_source_keeps_its_colour(tmp_path):
     Image.fromarray(a).save(photo, icc_profile=adobe_rgb_icc())
     res = tmp_path / "res"
     product_doc(photo, res)
-    for name in ("generic", "amazon"):
+    rep = export([res], "amazon", tmp_path / "amazon")          # a 300 px patch: no zoom-size image
+    assert rep.blocked and "upscale" in rep.blocked[0][1] and not rep.rows
+    for name in ("generic",):
         rep = export([res], name, tmp_path / name)
         fmt, (w, h), icc, out, exif = read_back(tmp_path / name / rep.rows[0]["file"])
         assert preflight.is_srgb_profile(icc)
@@ -524,7 +541,7 @@ def test_exif_orientation_applied_once(tmp_path, monkeypatch):
         _f, (w, h), _icc, out, exif = read_back(tmp_path / name / rep.rows[0]["file"])
         assert h > w
         top, bottom = out[: h // 3].reshape(-1, 3).mean(0), out[2 * h // 3:].reshape(-1, 3).mean(0)
-        assert top[0] - top[1] > 40 and bottom.min() > 240       # red block stays at the top
+        assert top[0] - top[1] > 25 and bottom.min() > 240       # red block stays at the top
         assert exif.get(0x0112, 1) == 1
         if name == "keep":
             assert exif.get(0x010F) == "BadInputs"
@@ -614,7 +631,7 @@ def test_export_real_processor_documents(tmp_path, dev_data):
         outcome = proc.process(dev_file(rel), res)
         assert outcome.ok, outcome.error
     rep = export([res], "amazon", tmp_path / "a", only_approved=False)
-    assert rep.ok, rep.failure_lines()
+    assert_ok_but_small(rep)
     kinds = {load(f).kind for f in res.iterdir()}
     assert kinds == {"product", "person"}
     for r in rep.rows:

@@ -365,17 +365,18 @@ def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
     return img.rgb, mask, exif
 
 
-def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> bytes:
+def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> tuple[bytes, dict]:
+    """The file's bytes and what pre-flight needs to judge them (subject mask, enlargement)."""
     rgb, mask, exif = loaded
     if it.zone == "product" and mask is None:
         raise _SourceError("the product has no mask file; process the photo again")
-    canvas = render.render_item(rgb, mask, it.zone, it.box, preset)
-    data, _q = render.encode(canvas, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
-    return data
+    r = render.render_full(rgb, mask, it.zone, it.box, preset)
+    data, _q = render.encode(r.image, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
+    return data, {"subject": r.subject, "upscale": r.upscale, "white": r.white}
 
 
 def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwrite: bool, preset: Preset,
-             make: Callable[[], bytes], *, role: str, zone: str, family: str | None):
+             make: Callable[[], bytes | tuple[bytes, dict]], *, role: str, zone: str, family: str | None):
     """Write one output file unless it is already there. Returns (status, notes, (w, h)) when the
     file is in the catalog, None when it was left out (conflict). Raises _Blocked."""
     target = out / o.name
@@ -389,7 +390,8 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
     if target.exists() and not target.is_file():
         report.conflicts.append((o.name, "a folder with this name is in the way"))
         return None
-    data = make()
+    made = make()
+    data, facts = made if isinstance(made, tuple) else (made, {})
     new_sha = _sha(data)
     if disk_sha is not None and not made_here:
         if disk_sha == new_sha:
@@ -401,7 +403,7 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
     findings: list = []
     meta: dict = {}
     if disk_sha == new_sha:
-        findings, meta = preflight.check(target, preset, role=role, zone=zone, family=family)
+        findings, meta = preflight.check(target, preset, role=role, zone=zone, family=family, **facts)
         if preflight.status(findings) == "blocked":
             raise _Blocked([f for f in findings if f.severity == "block"])
         report.unchanged.append(o.name)
@@ -410,7 +412,7 @@ def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwri
             with atomic.atomic_path(target) as tmp:
                 tmp.write_bytes(data)
                 _make_readable(tmp)
-                findings, meta = preflight.check(tmp, preset, role=role, zone=zone, family=family)
+                findings, meta = preflight.check(tmp, preset, role=role, zone=zone, family=family, **facts)
                 if preflight.status(findings) == "blocked":
                     raise _Blocked([f for f in findings if f.severity == "block"])
         except _Blocked:

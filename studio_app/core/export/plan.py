@@ -18,7 +18,7 @@ from studio_app.core.result_folder import ResultFolder
 from . import naming, products
 from .presets import FORMATS, Preset
 
-RENDER_VERSION = 1             # bump when rendering changes so old exports re-render
+RENDER_VERSION = 2             # bump when rendering changes so old exports re-render
 ZONE_ORDER = {z: i for i, z in enumerate(("product", "full", "top", "bottom", "shoes", "head"))}
 
 

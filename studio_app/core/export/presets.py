@@ -26,7 +26,7 @@ from ml.types import ZONES
 ENV_VAR = "STUDIO_CATALOG_PRESETS"
 FORMATS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 CHECKS = ("background", "fill", "min_long_side", "max_long_side", "min_size", "max_pixels",
-          "aspect", "srgb", "file_size", "format", "colour")
+          "aspect", "srgb", "file_size", "format", "colour", "upscale", "face_only")
 SEVERITIES = ("block", "warn", "off")
 FITS = ("pad", "crop")
 DEFAULT_VIEWS = {"product": "main", "full": "main", "top": "alt1", "bottom": "alt2",
@@ -34,7 +34,7 @@ DEFAULT_VIEWS = {"product": "main", "full": "main", "top": "alt1", "bottom": "al
 DEFAULT_CHECKS = {"background": "block", "fill": "block", "min_long_side": "block",
                   "max_long_side": "block", "min_size": "block", "max_pixels": "block",
                   "aspect": "block", "srgb": "block", "file_size": "block", "format": "block",
-                  "colour": "off"}
+                  "colour": "off", "upscale": "warn", "face_only": "block"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -76,6 +76,7 @@ class Preset:
     checks: dict[str, str]
     image_codes: dict | None = None  # per-product image codes: {"main", "other" ("PT{n:02d}"), "max_other"}
     shop_file: str | None = None    # shopify | google_merchant: the shop import file written beside the images
+    on_model: str = "keep"          # person zones: "keep" the photo's backdrop, or put the person on "white"
     source: str = ""                # the file it came from ("" for presets built in code)
     description: str = ""
     digest: str = field(default="", compare=False)   # content hash: a changed preset re-renders
@@ -211,7 +212,7 @@ def _resolve_extends(raw: dict, path: Path, seen: tuple) -> dict:
 _FIELDS = {"name", "title", "description", "canvas", "min_long_side", "max_long_side", "min_size",
            "max_megapixels", "upscale", "fit", "background", "fill", "min_fill", "format", "quality",
            "max_file_mb", "exif", "swatch", "template", "views", "zones", "checks", "extends",
-           "image_codes", "shop_file"}
+           "image_codes", "shop_file", "on_model"}
 SHOP_FILES = ("shopify", "google_merchant")
 
 
@@ -349,6 +350,7 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
         checks[k] = sev
 
     image_codes = _image_codes(v, d.get("image_codes"))
+    on_model = v.choice(d, "on_model", "on_model", ("keep", "white"), default="keep")
     shop_file = d.get("shop_file")
     if shop_file is not None and shop_file not in SHOP_FILES:
         raise v.err("shop_file", f"must be one of {', '.join(SHOP_FILES)} or null", shop_file)
@@ -361,7 +363,7 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
                   background=(bg[0], bg[1], bg[2]), fill=fill, min_fill=min_fill, format=fmt,
                   quality=quality, max_file_bytes=int(max_mb * 1024 * 1024), exif=exif, swatch=swatch,
                   template=template, views=views, zones=tuple(zones_raw), checks=checks,
-                  image_codes=image_codes, shop_file=shop_file, source=str(source), digest=digest)
+                  image_codes=image_codes, shop_file=shop_file, on_model=on_model, source=str(source), digest=digest)
 
 
 def _image_codes(v: _V, raw: Any) -> dict | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -110,7 +111,7 @@ def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=interp)
 
 
-def render_zone(rgb: np.ndarray, box, preset: Preset) -> np.ndarray:
+def render_zone(rgb: np.ndarray, box, preset: Preset, background=None) -> np.ndarray:
     h, w = rgb.shape[:2]
     b = clip_box(box, w, h)
     if preset.fit == "crop":
@@ -125,7 +126,7 @@ def render_zone(rgb: np.ndarray, box, preset: Preset) -> np.ndarray:
     k = min(cw / bw, ch / bh)
     tw, th = min(cw, max(1, round(bw * k))), min(ch, max(1, round(bh * k)))
     out = np.empty((ch, cw, 3), np.uint8)
-    out[:] = preset.background
+    out[:] = preset.background if background is None else background
     ox, oy = (cw - tw) // 2, (ch - th) // 2
     out[oy:oy + th, ox:ox + tw] = _resize(crop, (tw, th))
     return out
@@ -188,11 +189,97 @@ def _compose_local(rgb, mask, width, height, fill, background) -> np.ndarray:
 
 
 def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> np.ndarray:
+    return render_full(rgb, mask, zone, box, preset).image
+
+
+@dataclass
+class Rendered:
+    image: np.ndarray
+    subject: np.ndarray | None      # uint8, canvas size: > 0 where the subject is (background check)
+    upscale: float                  # output pixels per source pixel (> 1: enlarged)
+    white: bool                     # everything outside the subject must be the preset's background
+
+
+def _zone_scale(box, preset: Preset, shape) -> float:
+    h, w = shape[:2]
+    x0, y0, x1, y1 = clip_box(box, w, h)
+    if preset.fit == "crop":
+        x0, y0, x1, y1 = box_to_aspect((x0, y0, x1, y1), preset.aspect, w, h)
+    bw, bh = x1 - x0, y1 - y0
+    cw, ch = canvas_size(preset, 1.0 / min(preset.width / bw, preset.height / bh))
+    return cw / bw if preset.fit == "crop" else min(cw / bw, ch / bh)
+
+
+def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> Rendered:
+    """The catalog image with what pre-flight needs to check it: the subject's mask on the canvas
+    (products, and on-model images when the preset puts them on white) and the enlargement."""
+    from . import cutout
     if zone == "product":
         if mask is None:
             raise ValueError("a product needs its mask")
-        return render_product(rgb, mask, preset)
-    return render_zone(rgb, box, preset)
+        region = _mask_box(mask)
+        if region is None:
+            raise ValueError("the product mask is empty: nothing to place on the background")
+        x0, y0, x1, y1 = _grow(region, 0.02, rgb.shape)
+        F, a = cutout.clean(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1])
+        clean = rgb.copy()
+        clean[y0:y1, x0:x1] = np.clip(F + 0.5, 0, 255).astype(np.uint8)
+        soft = mask.copy()
+        soft[y0:y1, x0:x1] = np.where(a > 0.5, 255, 0).astype(np.uint8)
+        if _mask_box(soft) is None:
+            soft = mask
+        img = render_product(clean, soft, preset)
+        subject = compose(np.repeat(soft[..., None], 3, axis=2), soft, img.shape[1], img.shape[0], preset.fill,
+                          (0, 0, 0))[..., 0]
+        bw, bh = region[2] - region[0], region[3] - region[1]
+        return Rendered(img, subject, preset.fill * min(img.shape[1] / bw, img.shape[0] / bh), True)
+    if preset.on_model == "white" and mask is not None:
+        return _zone_on_white(rgb, mask, box, preset)
+    return Rendered(render_zone(rgb, box, preset), None, _zone_scale(box, preset, rgb.shape), False)
+
+
+def _grow(box, frac: float, shape) -> tuple[int, int, int, int]:
+    h, w = shape[:2]
+    x0, y0, x1, y1 = box
+    m = max(4, int(round(frac * max(x1 - x0, y1 - y0))))
+    return max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+
+
+def _zone_on_white(rgb: np.ndarray, mask: np.ndarray, box, preset: Preset) -> Rendered:
+    """The person inside the zone on pure background: soft decontaminated edge, the preset's margin
+    (``fill``) around the person so that it does not touch the frame."""
+    from . import cutout
+    h, w = rgb.shape[:2]
+    b = clip_box(box, w, h)
+    x0, y0, x1, y1 = _grow(b, 0.03, rgb.shape)
+    piece, alpha = cutout.on_background(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1], preset.background)
+    inside = alpha[b[1] - y0:b[3] - y0, b[0] - x0:b[2] - x0]
+    pb = _mask_box(inside)
+    if pb is None:                                   # no person in this zone: as before
+        return Rendered(render_zone(rgb, box, preset), None, _zone_scale(box, preset, rgb.shape), False)
+    # the person's part of the zone, with the preset's margin, on a canvas of background
+    px0, py0, px1, py1 = pb[0] + b[0] - x0, pb[1] + b[1] - y0, pb[2] + b[0] - x0, pb[3] + b[1] - y0
+    bw, bh = px1 - px0, py1 - py0
+    side_w, side_h = bw / preset.fill, bh / preset.fill
+    k = max(side_w / preset.width, side_h / preset.height)       # source px per canvas px
+    fw, fh = int(round(preset.width * k)), int(round(preset.height * k))
+    cx, cy = (px0 + px1) / 2, (py0 + py1) / 2
+    fx0, fy0 = int(round(cx - fw / 2)), int(round(cy - fh / 2))
+    frame = np.empty((fh, fw, 3), np.uint8)
+    frame[:] = preset.background
+    fmask = np.zeros((fh, fw), np.uint8)
+    sx0, sy0 = max(0, fx0), max(0, fy0)
+    sx1, sy1 = min(piece.shape[1], fx0 + fw), min(piece.shape[0], fy0 + fh)
+    falpha = fmask.copy()
+    frame[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = piece[sy0:sy1, sx0:sx1]
+    falpha[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = alpha[sy0:sy1, sx0:sx1]
+    # pre-flight judges the background against the document's own mask, not the compositor's alpha
+    fmask[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = mask[y0:y1, x0:x1][sy0:sy1, sx0:sx1]
+    cw, ch = canvas_size(preset, k)
+    img = np.ascontiguousarray(_resize(frame, (cw, ch)))
+    img[cv2.resize(falpha, (cw, ch), interpolation=cv2.INTER_LINEAR) == 0] = preset.background   # no ringing
+    subject = cv2.resize(fmask, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    return Rendered(img, subject, cw / fw, True)
 
 
 # ---------------------------------------------------------------------------------------------
