@@ -231,3 +231,18 @@ def test_preflight_blocks_a_main_image_whose_background_is_not_white(shoot, tmp_
     blocked = dict(rep.blocked)
     assert "background:" in blocked["TOP-1_main.jpg"] and "outside the subject" in blocked["TOP-1_main.jpg"]
     assert not (tmp_path / "z" / "TOP-1_main.jpg").exists()
+
+
+def test_face_crop_is_a_view_only_of_headwear(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)
+    with Catalog.open(res) as cat:
+        cat.add_products([Product("HAT-1", "Beret", category="Apparel > Headwear", views=("on-model",))])
+        svc = CatalogService(cat)
+        svc.assign(res / "0002", "head", "TOP-1", "detail")           # a jacket's "detail": a face
+    rep = export([res], "zalando", tmp_path / "z")
+    assert any("head crop is a face" in why for _f, why in rep.skipped)
+    assert not any(r["zone"] == "head" and r["sku"] == "TOP-1" for r in rep.rows)
+    with Catalog.open(res) as cat:
+        CatalogService(cat).assign(res / "0002", "head", "HAT-1", "on-model", main=True)
+    rep = export([res], "zalando", tmp_path / "z2")
+    assert any(r["zone"] == "head" and r["sku"] == "HAT-1" for r in rep.rows)

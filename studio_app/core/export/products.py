@@ -110,8 +110,40 @@ def arrange(entries: list[tuple[str, ResultDocument, list]], view: Catalog, pres
     return arr
 
 
+HEAD_CATEGORIES = ("headwear", "eyewear", "hat", "cap", "beanie", "glasses", "sunglasses", "helmet", "scarf",
+                   "earring", "jewelry", "jewellery")
+
+
+def shows_the_head(category: str) -> bool:
+    """A product whose pictures are head crops (a hat, glasses, earrings)."""
+    c = category.lower()
+    return any(k in c for k in HEAD_CATEGORIES)
+
+
+def _face_only(members: list, arr: Arrangement, preset: Preset, product: Product) -> list:
+    """A head crop is not a view of a jacket: kept only for headwear / eyewear products."""
+    sev = preset.severity("face_only")
+    if sev == "off" or shows_the_head(product.category):
+        return members
+    kept = []
+    for m in members:
+        if m[2].zone != "head":
+            kept.append(m)
+            continue
+        why = (f"{product.sku}: the head crop is a face, not a view of this product "
+               f"(category {product.category or 'unknown'}; only headwear/eyewear use it)")
+        if sev == "block":
+            arr.held.add((m[0].folder, "head"))
+            arr.left_out.append((m[0].folder, why))
+        else:
+            arr.warnings.append(why)
+            kept.append(m)
+    return kept
+
+
 def _place(sku: str, members: list, arr: Arrangement, preset: Preset) -> None:
     product = arr.products[sku]
+    members = _face_only(members, arr, preset, product)
     order = {v: i for i, v in enumerate(product.views)}
     members.sort(key=lambda m: (not m[0].main, order.get(m[0].view or "", len(order)), m[1], m[0].zone))
     codes = preset.image_codes
