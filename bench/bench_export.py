@@ -9,7 +9,12 @@ them with a preset and prints a table:
 Memory should stay flat: the exporter holds one source photo at a time, so RSS after 500
 photos should be close to RSS after 50.
 
-    python bench/bench_export.py [--preset amazon] [--photos 50,100,250,500] [--keep DIR]
+With the catalog of goods (default; ``--no-catalog`` for per-photo naming) the shots belong to
+``--skus`` products (200) in ``results/catalog.sqlite``: 2-3 shots per SKU, an on-model shot's top
+and bottom to two SKUs. A second table times the product panel's query (every SKU with its
+completeness, and a SKU filter) on a catalog of 10,000 products (target: under 50 ms).
+
+    python bench/bench_export.py [--preset amazon] [--photos 50,100,250,500] [--skus 200] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -86,11 +91,62 @@ def make_shot(i: int, photos: Path, results: Path) -> None:
                         kind_confidence=1.0, items=items, review={"status": "approved", "note": ""}), folder)
 
 
+def build_catalog(results: Path, folders: list[Path], n_skus: int) -> None:
+    """``n_skus`` products (front|back|on-model); shots assigned round-robin, person tops and
+    bottoms to two different SKUs."""
+    from studio_app.core.catalog import Assignment, Catalog, Product
+    from studio_app.core.result import load
+    products = [Product(f"SKU-{k:05d}", f"Product {k}", "blue", "apparel", ("front", "back", "on-model"))
+                for k in range(n_skus)]
+    rows = []
+    with Catalog.open(results) as cat:
+        for i, f in enumerate(folders):
+            doc = load(f)
+            sku = products[i % n_skus].sku
+            key = cat.key(f)
+            if doc.kind == "person":
+                rows.append(Assignment(key, "top", sku, "on-model", False))
+                rows.append(Assignment(key, "bottom", products[(i + 1) % n_skus].sku, "on-model", False))
+            else:
+                rows.append(Assignment(key, "product", sku, "front" if i < n_skus else "back", i < n_skus))
+        cat.replace_all(products, rows)
+
+
+def panel_timing(work: Path, n_products: int = 10_000, per_product: int = 3) -> None:
+    """The product panel's queries on a large catalog: median of 7 runs."""
+    from studio_app.core.catalog import Assignment, Catalog, Product
+    products = [Product(f"SKU-{k:06d}", f"Product {k}", "red", "apparel", ("front", "back", "side", "on-model"))
+                for k in range(n_products)]
+    rows = [Assignment(f"shot_{k:06d}_{j}", "product", p.sku, ("front", "back", "side")[j], j == 0)
+            for k, p in enumerate(products) for j in range(per_product)]
+    db = work / "panel"
+    db.mkdir(parents=True, exist_ok=True)
+    with Catalog.open(db) as cat:
+        cat.replace_all(products, rows)
+        print(f"\nproduct panel, {n_products} products, {len(rows)} assignments (median of 7)")
+        print(f"{'query':<34} {'ms':>8} {'rows':>7}")
+        queries = (("all SKUs with completeness", lambda: cat.panel()),
+                   ("first page (100 rows)", lambda: cat.panel(limit=100)),
+                   ("SKU filter 'SKU-0012'", lambda: cat.panel(sku_contains="SKU-0012")),
+                   ("incomplete, first page", lambda: cat.panel(status="incomplete", limit=100)),
+                   ("status counts (filter badges)", lambda: list(cat.panel_counts().items())))
+        for label, fn in queries:
+            times = []
+            for _ in range(7):
+                t = time.perf_counter()
+                got = fn()
+                times.append((time.perf_counter() - t) * 1000)
+            print(f"{label:<34} {sorted(times)[3]:>8.1f} {len(got):>7}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="amazon")
     ap.add_argument("--photos", default="50,100,250,500", help="comma-separated batch sizes")
     ap.add_argument("--keep", default=None, help="work in this folder and keep it")
+    ap.add_argument("--skus", type=int, default=200, help="products the shots belong to (catalog of goods)")
+    ap.add_argument("--no-catalog", action="store_true", help="per-photo naming, no catalog")
+    ap.add_argument("--panel-products", type=int, default=10_000)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.photos.split(",")]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-export-"))
@@ -100,8 +156,10 @@ def main(argv=None) -> int:
     for i in range(max(sizes)):
         make_shot(i, photos, results)
     print(f"made {max(sizes)} synthetic shots in {time.perf_counter() - t:.1f} s  ({work})", file=sys.stderr)
-    folders = sorted(results.iterdir())
-    print(f"preset {args.preset}")
+    folders = sorted(p for p in results.iterdir() if p.is_dir())
+    if not args.no_catalog:
+        build_catalog(results, folders, args.skus)
+    print(f"preset {args.preset}" + ("" if args.no_catalog else f", catalog of {args.skus} SKUs"))
     print(f"{'photos':>6} {'items':>6} {'seconds':>8} {'photos/s':>9} {'RSS after MB':>13} {'peak RSS MB':>12}")
     try:
         for n in sizes:
@@ -110,10 +168,13 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             rep = export(folders[:n], args.preset, out)
             dt = time.perf_counter() - t
-            if not rep.ok:
+            if rep.conflicts or rep.errors:
                 print("\n".join(rep.failure_lines()[:5]), file=sys.stderr)
             print(f"{n:>6} {len(rep.rows):>6} {dt:>8.1f} {n / dt:>9.2f} {rss_mb():>13.0f} {peak_rss_mb():>12.0f}",
                   flush=True)
+        if rep.blocked:
+            print(f"(last run: {len(rep.blocked)} images blocked by pre-flight, e.g. {rep.blocked[0][1][:90]})")
+        panel_timing(work, args.panel_products)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

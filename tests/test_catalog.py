@@ -233,3 +233,21 @@ def test_import_then_reimport_updates_in_one_go(tmp_path):
         assert {p.sku: p.status for p in s.products_panel()} == {"A": "no images", "B": "no images"}
     finally:
         s.close()
+
+
+def test_panel_pages_counts_and_stays_in_step_with_every_change(tmp_path):
+    cat = Catalog.open(tmp_path)
+    cat.add_products([Product(f"S{k:03d}", views=("front", "back")) for k in range(30)])
+    cat.assign(tmp_path / "a", "product", "S001", "front", main=True)
+    cat.assign(tmp_path / "b", "product", "S001", "back")
+    cat.assign(tmp_path / "c", "product", "S002", "front")
+    cat.assign(tmp_path / "c", "product", "S003", "back")        # re-assigned: S002 loses it
+    assert cat.panel_counts() == {"complete": 1, "incomplete": 1, "no images": 28}
+    assert [p.sku for p in cat.panel(status="incomplete")] == ["S003"]
+    assert [p.sku for p in cat.panel(limit=5, offset=10)] == [f"S{k:03d}" for k in range(10, 15)]
+    cat.add_products([Product("S001", views=("front", "back", "side"))])   # re-imported: completeness kept
+    row = cat.panel(sku_contains="S001")[0]
+    assert (row.images, row.present, row.missing, row.has_main) == (2, ("back", "front"), ("side",), True)
+    cat.delete_product("S003")
+    assert cat.panel_counts()["incomplete"] == 1 and len(cat.panel()) == 29
+    cat.close()

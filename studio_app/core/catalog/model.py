@@ -4,7 +4,7 @@ view names. Qt-free, no I/O."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ILLEGAL_SKU_CHARS = '/\\:*?"<>|'
 MAX_SKU = 64
@@ -84,9 +84,9 @@ class Assignment:
     main: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProductStatus:
-    """One row of the product panel: a SKU and how complete it is."""
+    """One row of the product panel: a SKU and how complete it is (treat as read-only)."""
     sku: str
     name: str
     colour: str
@@ -96,10 +96,10 @@ class ProductStatus:
     images: int
     has_main: bool
     origin: str = "manual"
-    missing: tuple[str, ...] = field(init=False)
 
-    def __post_init__(self):
-        object.__setattr__(self, "missing", tuple(v for v in self.expected if v not in self.present))
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(v for v in self.expected if v not in self.present)
 
     @property
     def complete(self) -> bool:

@@ -28,12 +28,34 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS products(
     sku TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', colour TEXT NOT NULL DEFAULT '',
-    category TEXT NOT NULL DEFAULT '', views TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL DEFAULT 'manual');
+    category TEXT NOT NULL DEFAULT '', views TEXT NOT NULL DEFAULT '', origin TEXT NOT NULL DEFAULT 'manual',
+    present TEXT NOT NULL DEFAULT '', images INTEGER NOT NULL DEFAULT 0, has_main INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS assignments(
     folder TEXT NOT NULL, zone TEXT NOT NULL, sku TEXT NOT NULL, view TEXT, main INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(folder, zone));
-CREATE INDEX IF NOT EXISTS assignments_sku ON assignments(sku, view);
+CREATE INDEX IF NOT EXISTS assignments_sku ON assignments(sku, view, main);
 """
+# The product panel reads one table: each product row carries its completeness (views present,
+# image count, main image), kept up to date by triggers on assignments (and on a re-imported product).
+_SUMMARY = """UPDATE products SET
+    images = (SELECT count(*) FROM assignments WHERE sku = {x}),
+    present = coalesce((SELECT group_concat(v, '|') FROM (SELECT DISTINCT view AS v FROM assignments
+                        WHERE sku = {x} AND view IS NOT NULL ORDER BY v)), ''),
+    has_main = coalesce((SELECT max(main) FROM assignments WHERE sku = {x}), 0),
+    done = (SELECT count(DISTINCT a.view) FROM assignments a WHERE a.sku = {x} AND a.view IS NOT NULL
+            AND instr('|' || products.views || '|', '|' || a.view || '|') > 0)
+    WHERE sku = {x};"""
+_STATUS = ("CASE WHEN images = 0 THEN 'no images' WHEN done >= (CASE WHEN views = '' THEN 0 ELSE "
+           "length(views) - length(replace(views, '|', '')) + 1 END) THEN 'complete' ELSE 'incomplete' END")
+_TRIGGERS = f"""
+CREATE TRIGGER IF NOT EXISTS assignment_added AFTER INSERT ON assignments BEGIN {_SUMMARY.format(x="NEW.sku")} END;
+CREATE TRIGGER IF NOT EXISTS assignment_removed AFTER DELETE ON assignments BEGIN {_SUMMARY.format(x="OLD.sku")} END;
+CREATE TRIGGER IF NOT EXISTS assignment_changed AFTER UPDATE ON assignments BEGIN
+    {_SUMMARY.format(x="OLD.sku")} {_SUMMARY.format(x="NEW.sku")} END;
+CREATE TRIGGER IF NOT EXISTS product_added AFTER INSERT ON products BEGIN {_SUMMARY.format(x="NEW.sku")} END;
+"""
+_PRODUCT_COLS = "sku, name, colour, category, views, origin"
 
 
 def _views(text: str) -> tuple[str, ...]:
@@ -56,7 +78,8 @@ class Catalog:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_DDL)
+            self._db.execute("PRAGMA recursive_triggers=ON")     # INSERT OR REPLACE fires the delete trigger
+            self._db.executescript(_DDL + _TRIGGERS)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA),))
@@ -113,17 +136,17 @@ class Catalog:
             rows.append((p.sku, p.name, p.colour, p.category, "|".join(p.views), p.origin))
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._lock, self._db:
-            self._db.executemany(f"{verb} INTO products VALUES(?,?,?,?,?,?)", rows)
+            self._db.executemany(f"{verb} INTO products({_PRODUCT_COLS}) VALUES(?,?,?,?,?,?)", rows)
         return len(rows)
 
     def product(self, sku: str) -> Product | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM products WHERE sku=?", (sku,)).fetchone()
+            row = self._db.execute(f"SELECT {_PRODUCT_COLS} FROM products WHERE sku=?", (sku,)).fetchone()
         return _product(row) if row else None
 
     def products(self) -> list[Product]:
         with self._lock:
-            return [_product(r) for r in self._db.execute("SELECT * FROM products ORDER BY sku")]
+            return [_product(r) for r in self._db.execute(f"SELECT {_PRODUCT_COLS} FROM products ORDER BY sku")]
 
     def delete_product(self, sku: str) -> list[Assignment]:
         """Remove a product; its items become unassigned (returned, so the caller updates documents)."""
@@ -178,23 +201,40 @@ class Catalog:
             return {r[0] for r in self._db.execute("SELECT DISTINCT folder FROM assignments")}
 
     # ---- the product panel -------------------------------------------------------------------
-    def panel(self, *, sku_contains: str = "", status: str | None = None) -> list[ProductStatus]:
-        """Every product with its completeness (expected views present / missing), by SKU.
-        ``status``: complete | incomplete | no images."""
-        q = ("SELECT p.sku, p.name, p.colour, p.category, p.views, p.origin, "
-             "group_concat(DISTINCT a.view), count(a.sku), max(a.main) "
-             "FROM products p LEFT JOIN assignments a ON a.sku = p.sku ")
-        args: list = []
-        if sku_contains:
-            q += "WHERE p.sku LIKE ? ESCAPE '\\' "
-            args.append("%" + sku_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        q += "GROUP BY p.sku ORDER BY p.sku"
+    def panel(self, *, sku_contains: str = "", status: str | None = None, limit: int | None = None,
+              offset: int = 0) -> list[ProductStatus]:
+        """Products with their completeness (expected views present / missing), by SKU. ``status``:
+        complete | incomplete | no images; ``limit``/``offset``: one page (a list view fetches the
+        rows it shows). One indexed table scan: the completeness is kept by triggers."""
+        where, args = self._panel_filter(sku_contains, status)
+        q = f"SELECT sku, name, colour, category, views, origin, present, images, has_main FROM products{where} ORDER BY sku"
+        if limit is not None:
+            q += " LIMIT ? OFFSET ?"
+            args += [int(limit), int(offset)]
         with self._lock:
             rows = self._db.execute(q, args).fetchall()
-        out = [ProductStatus(sku=r[0], name=r[1], colour=r[2], category=r[3], expected=_views(r[4]),
-                             present=tuple(sorted(r[6].split(","))) if r[6] else (), images=r[7],
-                             has_main=bool(r[8]), origin=r[5]) for r in rows]
-        return [p for p in out if p.status == status] if status else out
+        return [ProductStatus(r[0], r[1], r[2], r[3], _views(r[4]), _views(r[6]), r[7], bool(r[8]), r[5])
+                for r in rows]
+
+    def panel_counts(self, *, sku_contains: str = "") -> dict[str, int]:
+        """{"complete": n, "incomplete": n, "no images": n} (the panel's filter badges)."""
+        where, args = self._panel_filter(sku_contains, None)
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_STATUS}, count(*) FROM products{where} GROUP BY 1", args).fetchall()
+        out = {"complete": 0, "incomplete": 0, "no images": 0}
+        out.update({k: n for k, n in rows})
+        return out
+
+    @staticmethod
+    def _panel_filter(sku_contains: str, status: str | None) -> tuple[str, list]:
+        conds, args = [], []
+        if sku_contains:
+            conds.append("sku LIKE ? ESCAPE '\\'")
+            args.append("%" + sku_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if status:
+            conds.append(f"{_STATUS} = ?")
+            args.append(status)
+        return (" WHERE " + " AND ".join(conds) if conds else ""), args
 
     # ---- rebuild -----------------------------------------------------------------------------
     def replace_all(self, products: Iterable[Product], assignments: Iterable[Assignment], *,
@@ -208,5 +248,5 @@ class Catalog:
         with self._lock, self._db:
             self._db.execute("DELETE FROM assignments")
             self._db.execute("DELETE FROM products")
-            self._db.executemany("INSERT OR REPLACE INTO products VALUES(?,?,?,?,?,?)", prows)
+            self._db.executemany(f"INSERT OR REPLACE INTO products({_PRODUCT_COLS}) VALUES(?,?,?,?,?,?)", prows)
             self._db.executemany("INSERT OR REPLACE INTO assignments VALUES(?,?,?,?,?)", arows)
