@@ -27,12 +27,18 @@ def soft_alpha(mask: np.ndarray, sigma: float = EDGE_SIGMA) -> np.ndarray:
 
 
 def local_background(rgb: np.ndarray, alpha: np.ndarray, sigma: float = BG_SIGMA) -> np.ndarray:
-    """Per-pixel estimate of the background colour around the subject (from pixels outside it)."""
-    outside = (alpha <= 0.02).astype(np.float32)
-    num = cv2.GaussianBlur(rgb.astype(np.float32) * outside[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(outside, (0, 0), sigma)[..., None]
-    far = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), sigma * 3)     # deep inside: any estimate
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), far)
+    """Per-pixel estimate of the background colour around the subject (from pixels outside it),
+    computed at a quarter of the resolution (it is smooth) and scaled back."""
+    h, w = alpha.shape
+    f = 4 if min(h, w) >= 64 else 1
+    size = (max(1, w // f), max(1, h // f))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    outside = cv2.resize((alpha <= 0.02).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(small * outside[..., None], (0, 0), sigma / f)
+    den = cv2.GaussianBlur(outside, (0, 0), sigma / f)[..., None]
+    far = cv2.GaussianBlur(small, (0, 0), 3 * sigma / f)          # deep inside: any estimate
+    est = np.where(den > 1e-3, num / np.maximum(den, 1e-3), far)
+    return cv2.resize(est, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def clean(rgb: np.ndarray, mask: np.ndarray, sigma: float = EDGE_SIGMA) -> tuple[np.ndarray, np.ndarray]:
