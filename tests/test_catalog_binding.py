@@ -4,6 +4,8 @@ two cards in a row and a card at the end are reported; a new SKU from a card cre
 ``{sku}_{view}`` file names bind directly."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from studio_app.core.catalog import Catalog, Product
@@ -93,3 +95,30 @@ def test_file_name_patterns():
     assert name_binding("NEWSKU_front", known) == ("NEWSKU", "front")     # a known view word
     assert name_binding("IMG_0001", known) is None                        # a camera name, not a SKU
     assert name_binding("DSC0001", known) is None
+
+
+def test_studio_bind_cards_announces_the_changes(tmp_path, dev_data):
+    from studio_app.core.studio import Studio
+    from studio_fakes import FakeProcessor, Recorder
+    from tests.catalog_fixtures import copy_photo, set_time
+    photos = [card_photo(tmp_path / "in" / "b_card.jpg", "code128", "JKT-9"),
+              copy_photo(BLUE, tmp_path / "in" / "a_shot.jpg"), copy_photo(GREY, tmp_path / "in" / "c_shot.jpg")]
+    for i, p in enumerate(photos):
+        set_time(p, 1_700_000_000 + 60 * i)
+    s = Studio(tmp_path / "out", FakeProcessor())
+    try:
+        s.add(photos)
+        s.start()
+        assert s.wait_idle(30)
+        rec = Recorder(s)
+        rep = s.bind_cards()
+        assert rep.created == ["JKT-9"] and len(rep.assigned) == 2
+        assert s.document(photos[1]).item("full").sku == "JKT-9" and s.document(photos[1]).item("full").main
+        assert s.document(photos[0]).card == {"code": "JKT-9", "format": "Code128"}
+        ev = rec.of("catalog_changed")[-1]
+        assert ev.reason == "bind" and ev.skus == ("JKT-9",) and "2 photos bound" in ev.message
+        assert [p.status for p in s.products_panel()] == ["complete"]
+        changed = {Path(e.photo).name for e in rec.of("document_changed") if e.reason == "catalog"}
+        assert changed == {"b_card.jpg", "a_shot.jpg", "c_shot.jpg"}
+    finally:
+        s.close()

@@ -108,8 +108,8 @@ class CatalogMixin:
         from .catalog.binding import bind
         folders = [Path(e.folder) for e in self.session if e.folder and e.status not in ("queued", "processing")]
         rep = bind(self.catalog, folders, cards=cards, names=names, service=self._catalog_service())
-        docs = [(self.catalog.folder(a.folder), self._doc_for_folder(self.catalog.folder(a.folder)))
-                for a in rep.assigned]
+        touched = dict.fromkeys([*rep.changed, *(self.catalog.folder(a.folder) for a in rep.assigned)])
+        docs = [(f, self._doc_for_folder(f)) for f in touched]
         self._announce(docs, tuple(sorted({a.sku for a in rep.assigned} | set(rep.created))), "bind",
                        f"{len(rep.assigned)} photos bound, {len(rep.cards)} cards, {len(rep.review)} for review")
         return rep

@@ -131,6 +131,7 @@ class BindReport:
     review: list[tuple[str, str]] = field(default_factory=list)       # (photo, why)
     messages: list[str] = field(default_factory=list)
     kept: int = 0                                                     # items already assigned: left alone
+    changed: list[Path] = field(default_factory=list)                 # documents re-written (cards, review)
 
     def lines(self) -> list[str]:
         out = [f"card      {p}: {c}" for p, c in self.cards]
@@ -206,6 +207,7 @@ def _record_card(folder: Path, doc: ResultDocument, card: CardRead, rep: BindRep
             doc.warnings.append(f"unreadable barcode card ({card.error or 'cannot decode'}): "
                                 "the photos after it are not bound to a SKU")
         svc.save_document(folder, doc)
+        rep.changed.append(folder)
     if card.valid:
         rep.cards.append((folder.name, f"{card.format} {card.code}"))
     else:
@@ -266,6 +268,7 @@ class _Run:
                 doc.needs_review = True
                 doc.warnings.append(f"follows an unreadable barcode card ({self.card_photo}): assign its SKU by hand")
                 svc.save_document(folder, doc)
+                rep.changed.append(folder)
             rep.review.append((folder.name, f"follows the unreadable card {self.card_photo}"))
             return
         views = products[self.sku].views
