@@ -274,7 +274,9 @@ def _zone_on_white(rgb: np.ndarray, mask: np.ndarray, box, preset: Preset) -> Re
     frame[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = piece[sy0:sy1, sx0:sx1]
     falpha[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = alpha[sy0:sy1, sx0:sx1]
     # pre-flight judges the background against the document's own mask, not the compositor's alpha
-    fmask[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = mask[y0:y1, x0:x1][sy0:sy1, sx0:sx1]
+    r = int(math.ceil(3 * cutout.EDGE_SIGMA))          # the soft edge reaches this far beyond the mask
+    doc_mask = cv2.dilate(mask[y0:y1, x0:x1], np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+    fmask[sy0 - fy0:sy1 - fy0, sx0 - fx0:sx1 - fx0] = doc_mask[sy0:sy1, sx0:sx1]
     cw, ch = canvas_size(preset, k)
     img = np.ascontiguousarray(_resize(frame, (cw, ch)))
     img[cv2.resize(falpha, (cw, ch), interpolation=cv2.INTER_LINEAR) == 0] = preset.background   # no ringing
