@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRunnable, QSize, QSortFilterProxyModel, Qt,
                             QThreadPool, Signal)
@@ -23,6 +24,16 @@ DETAIL_ROLE = Qt.UserRole + 2
 PROGRESS_ROLE = Qt.UserRole + 3
 THUMB_ROLE = Qt.UserRole + 4
 KIND_ROLE = Qt.UserRole + 5
+ROW_ROLE = Qt.UserRole + 6        # RowLook: everything the delegate draws, in one call
+
+
+class RowLook(NamedTuple):
+    name: str
+    status: str
+    progress: float
+    kind: str
+    detail: str
+    thumb: object                 # QPixmap or None
 THUMB = 64
 REVIEW_STATUSES = ("needs_review", "error")      # what "only photos to review" keeps
 
@@ -94,6 +105,8 @@ class FilmstripModel(QAbstractListModel):
             return None
         photo = self._photos[index.row()]
         e = self._entries[photo]
+        if role == ROW_ROLE:
+            return RowLook(e.name, e.status, e.progress or 0.0, e.kind or "", detail_of(e), self._thumbs.get(photo))
         if role == Qt.DisplayRole:
             return e.name
         if role == PHOTO_ROLE:
