@@ -241,15 +241,21 @@ def test_processor_spec_is_built_on_the_processing_thread(tmp_path, make_studio,
             raise RuntimeError("no such checkpoint")
         return FakeProcessor()
     monkeypatch.setattr(ProcessorSpec, "build", build)
-    studio = make_studio(ProcessorSpec(device="cpu"))
+    studio = make_studio(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
     rec = Recorder(studio)
     studio.add([write_photo(tmp_path / "in" / "a.jpg")])
     studio.start()
-    assert studio.wait_idle(10) and built == ["studio-processing"]
-    assert [s.state for s in rec.of("processor_state")] == ["loading", "ready"]
-    studio.set_processor(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
     failed = rec.wait_for("processor_state", lambda s: s.state == "failed")
-    assert "could not be loaded" in failed.text and studio.spec.seg_engine == "u2netp"
+    assert "the models could not be loaded: no such checkpoint" in failed.text
+    assert not studio.wait_idle(0.3) and studio.entry(tmp_path / "in" / "a.jpg").status == "queued"
+    studio.set_processor(ProcessorSpec(device="cpu"))        # Settings: another engine
+    assert studio.wait_idle(10) and built == ["studio-processing"] * 2
+    assert [s.state for s in rec.of("processor_state")] == ["loading", "failed", "loading", "ready"]
+    studio.set_processor(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
+    failed = rec.wait_for("processor_state", lambda s: s.state == "failed" and "chosen engines" in s.text)
+    assert studio.spec.seg_engine == "u2netp"                # the working engines stay
+    studio.add([write_photo(tmp_path / "in" / "b.jpg")])
+    assert studio.wait_idle(10) and studio.entry(tmp_path / "in" / "b.jpg").status == "ready"
 
 
 def test_cli_session_is_not_written(tmp_path, make_studio):
