@@ -286,3 +286,21 @@ def test_real_processor_on_real_photos(tmp_path, dev_data, cpu_processor):
     finally:
         studio.processor = None            # the shared fixture is closed by its owner
         studio.close()
+
+
+def test_file_replaced_while_it_is_processed_is_processed_once_more(tmp_path, make_studio):
+    gate = threading.Event()
+    proc = FakeProcessor(gate=gate)
+    studio = make_studio(proc)
+    rec = Recorder(studio)
+    photo = write_photo(tmp_path / "hot" / "a.jpg", seed=1)
+    studio.add_photo(photo)
+    studio.start()
+    rec.wait_for("entry_changed", lambda e: e.entry.status == "processing")
+    write_photo(photo, seed=2)                              # the operator copies it again meanwhile
+    studio._arrived(photo, None)                            # what the hot folder reports
+    gate.set()
+    assert studio.wait_idle(10)
+    assert proc.order == ["a.jpg", "a.jpg"]
+    from ml.io import sha256_file
+    assert studio.document(photo).source.sha256 == sha256_file(photo)

@@ -76,6 +76,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin):
         self._edit_lock = threading.RLock()
         self._hot = None
         self._unseen = 0
+        self._again: set[str] = set()
         self._export: ExportJob | None = None
         self._export_seq = 0
         self._saver = SessionSaver(self.session, self._lock) if session is None else None
@@ -325,6 +326,11 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin):
                                                              image_changed=True, mask_changed=True))
         self._entry_changed(e)
         self.events.job_finished(JobFinished(e.photo, outcome, cancelled))
+        with self._lock:
+            again = e.photo in self._again and not cancelled
+            self._again.discard(e.photo)
+        if again:
+            self.enqueue(e.photo, priority=HIGH)
         self._progress()
         with self._lock:
             self._wake.notify_all()
