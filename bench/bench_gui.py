@@ -48,7 +48,8 @@ def pick_photos(root: Path | None, n: int) -> list[Path]:
 
 
 PROBE = r"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)   # also when started in the background (SIGINT ignored)
 late = []
 nxt = time.perf_counter() + 0.005
 try:

@@ -5,7 +5,8 @@ Public entry points::
     load_image(path, *, max_pixels=250_000_000, reduce=1) -> ml.types.LoadedImage
     ImageLoadError                  # the only exception load_image raises
     sha256_file(path) -> str        # streamed hash (same value load_image reports)
-    SUPPORTED_EXTENSIONS, RAW_EXTENSIONS, is_supported(path)
+    DECODERS (extension -> decoder, the one table), SUPPORTED_EXTENSIONS, RAW_EXTENSIONS,
+    JPEG_EXTENSIONS, is_supported(path)
     exif_for_export(exif) -> bytes | None   # EXIF with Orientation reset to 1
 
 What ``load_image`` guarantees:

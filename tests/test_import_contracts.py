@@ -81,3 +81,19 @@ def test_core_runs_with_qt_absent(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys; sys.modules['PySide6'] = None; "
                         "import studio_app.core.studio"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+CORE_TEST_FILES = ("tests/test_studio.py", "tests/test_cli_process.py", "tests/test_syslibs.py")
+
+
+def test_core_tests_pass_with_qt_blocked(tmp_path):
+    """The Studio's own tests, run in a Python where PySide6/qasync cannot be imported at all."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nfor m in ('PySide6', 'shiboken6', 'qasync'):\n    sys.modules[m] = None\n")
+    import os
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:pytest-qt", "-p", "no:xvfb",
+                        "-p", "no:cacheprovider", "-k", "not real_processor", *CORE_TEST_FILES],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout

@@ -189,9 +189,9 @@ def test_export_job_progress_cancel_and_status(tmp_path, make_studio):
     assert studio.wait_idle(20)
     for p in photos:
         studio.approve(p)
-    job = studio.export("amazon", tmp_path / "cat1", [photos[0], photos[1]])
+    job = studio.export("generic", tmp_path / "cat1", [photos[0], photos[1]])   # amazon: too small, no upscaling
     with pytest.raises(StudioError):
-        studio.export("amazon", tmp_path / "cat2")
+        studio.export("generic", tmp_path / "cat2")
     assert job.wait(60) and job.error is None and job.report.ok, job.report.failure_lines()
     prog = [e for e in rec.of("export_progress") if e.job == job.id]
     assert prog[-1].finished and prog[-1].report is job.report and len(prog) >= 3
@@ -200,7 +200,7 @@ def test_export_job_progress_cancel_and_status(tmp_path, make_studio):
     # a second job, cancelled from its first progress event: stops after the current result
     stop = rec.of("export_progress")
     studio.events.export_progress.connect(lambda e: job2.cancel() if not e.finished else None)
-    job2 = studio.export("amazon", tmp_path / "cat3", photos)
+    job2 = studio.export("generic", tmp_path / "cat3", photos)
     assert job2.wait(60) and job2.report.cancelled
     assert job2.report.documents_exported < 4 and stop is not None
 
@@ -241,15 +241,21 @@ def test_processor_spec_is_built_on_the_processing_thread(tmp_path, make_studio,
             raise RuntimeError("no such checkpoint")
         return FakeProcessor()
     monkeypatch.setattr(ProcessorSpec, "build", build)
-    studio = make_studio(ProcessorSpec(device="cpu"))
+    studio = make_studio(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
     rec = Recorder(studio)
     studio.add([write_photo(tmp_path / "in" / "a.jpg")])
     studio.start()
-    assert studio.wait_idle(10) and built == ["studio-processing"]
-    assert [s.state for s in rec.of("processor_state")] == ["loading", "ready"]
-    studio.set_processor(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
     failed = rec.wait_for("processor_state", lambda s: s.state == "failed")
-    assert "could not be loaded" in failed.text and studio.spec.seg_engine == "u2netp"
+    assert "the models could not be loaded: no such checkpoint" in failed.text
+    assert not studio.wait_idle(0.3) and studio.entry(tmp_path / "in" / "a.jpg").status == "queued"
+    studio.set_processor(ProcessorSpec(device="cpu"))        # Settings: another engine
+    assert studio.wait_idle(10) and built == ["studio-processing"] * 2
+    assert [s.state for s in rec.of("processor_state")] == ["loading", "failed", "loading", "ready"]
+    studio.set_processor(ProcessorSpec(device="cpu", seg_engine="broken.pth"))
+    failed = rec.wait_for("processor_state", lambda s: s.state == "failed" and "chosen engines" in s.text)
+    assert studio.spec.seg_engine == "u2netp"                # the working engines stay
+    studio.add([write_photo(tmp_path / "in" / "b.jpg")])
+    assert studio.wait_idle(10) and studio.entry(tmp_path / "in" / "b.jpg").status == "ready"
 
 
 def test_cli_session_is_not_written(tmp_path, make_studio):
@@ -280,3 +286,21 @@ def test_real_processor_on_real_photos(tmp_path, dev_data, cpu_processor):
     finally:
         studio.processor = None            # the shared fixture is closed by its owner
         studio.close()
+
+
+def test_file_replaced_while_it_is_processed_is_processed_once_more(tmp_path, make_studio):
+    gate = threading.Event()
+    proc = FakeProcessor(gate=gate)
+    studio = make_studio(proc)
+    rec = Recorder(studio)
+    photo = write_photo(tmp_path / "hot" / "a.jpg", seed=1)
+    studio.add_photo(photo)
+    studio.start()
+    rec.wait_for("entry_changed", lambda e: e.entry.status == "processing")
+    write_photo(photo, seed=2)                              # the operator copies it again meanwhile
+    studio._arrived(photo, None)                            # what the hot folder reports
+    gate.set()
+    assert studio.wait_idle(10)
+    assert proc.order == ["a.jpg", "a.jpg"]
+    from ml.io import sha256_file
+    assert studio.document(photo).source.sha256 == sha256_file(photo)

@@ -19,6 +19,7 @@ from .session import TRANSIENT
 class HotFolderMixin:
     _hot: HotFolder | None = None
     _unseen = 0
+    _again: set  # photos replaced in the hot folder while they were being processed
 
     def watch(self, folder: str | os.PathLike, *, stable_seconds: float = 1.0, pair_window: float = 3.0,
               paused: bool = False, include_existing: bool = True, use_polling: bool = False) -> bool:
@@ -84,6 +85,10 @@ class HotFolderMixin:
                 queued = e is not None and e.status == "queued"
             if not queued:
                 return
+        elif e.status == "processing":
+            with self._lock:           # replaced while it is read: once more when this run ends
+                self._again.add(e.photo)
+            return
         elif e.status in TRANSIENT or not self._replaced(e):
             if pair is not None and not e.pair:
                 self._late_pair(photo, pair)

@@ -47,12 +47,24 @@ class EditingMixin:
             before = ed.snapshot(edit.touches_mask)
             try:
                 edit.apply(ed)
-            except (DocumentError, OSError, ValueError) as exc:
-                ed.restore(before) if edit.touches_mask else None
-                raise exc if isinstance(exc, EditError) else EditError(str(exc)) from exc
+            except (DocumentError, OSError, ValueError, ImportError) as exc:
+                self._undo_partial(ed, before, edit)
+                if isinstance(exc, EditError):
+                    raise
+                raise EditError(f"{edit.text}: {exc}") from exc
             self.history.push(e.photo, Step(edit.text, before, ed.snapshot(edit.touches_mask)))
             self._edited(e, ed, "review" if edit.review else "edit", edit.touches_mask)
             return ed.doc
+
+    @staticmethod
+    def _undo_partial(ed: Editor, before: dict, edit: Edit) -> None:
+        """A mask edit that failed half-way (the disk filled up): put the mask back if possible."""
+        if not edit.touches_mask:
+            return
+        try:
+            ed.restore(before)
+        except (DocumentError, OSError, ValueError):
+            pass
 
     def undo(self, photo: str | os.PathLike) -> ResultDocument | None:
         """Undo the photo's last edit (None: nothing to undo)."""

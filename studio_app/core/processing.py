@@ -1,9 +1,9 @@
 """Photo -> result document on disk. The one code path the CLI, the GUI worker and tests use.
 
 ``Processor.process(photo, out_root)`` loads the photo, runs ``ml.pipeline.Pipeline``,
-and writes ``<out_root>/<folder>/``: ``result.json``, ``mask.png`` (source size, 255 =
-subject), one image per item (``<zone>.jpg``) and its swatch (``<zone>_swatch.png``).
-Every file is written atomically; the source photo is only ever read.
+and writes ``<out_root>/<folder>/`` through ``ResultFolder`` (its one owner): ``result.json``,
+``mask.png`` (source size, 255 = subject), one image per item (``<zone>.jpg``) and its swatch
+(``<zone>_swatch.png``). Every file is written atomically; the source photo is only ever read.
 
 Item images are *previews* for the operator and the catalogue's generic preset: zone
 crops of the photo (person) or the product on pure white, square (product), capped at
@@ -46,12 +46,6 @@ class Outcome:
 def folder_for(photo: Path, out_root: Path, sha256: str | None = None) -> Path:
     """``out_root/<stem>``; a different photo with the same stem gets ``<stem>-2`` etc."""
     return ResultFolder.for_photo(photo, out_root, sha256).path
-
-
-def write_item_files(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray,
-                     zones: set[str] | None = None) -> None:
-    """(Re)render item images and swatches named in ``doc`` (see ``ResultFolder.render_items``)."""
-    ResultFolder(folder).render_items(doc, rgb, mask, zones)
 
 
 def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -315,7 +316,7 @@ class SessionSaver:
             self._dirty.wait()
             if self._closed:
                 break
-            threading.Event().wait(self.delay)
+            time.sleep(self.delay)           # changes in a burst: one write
             self.flush()
 
     def flush(self) -> None:

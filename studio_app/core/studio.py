@@ -77,6 +77,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self._edit_lock = threading.RLock()
         self._hot = None
         self._unseen = 0
+        self._again: set[str] = set()
         self._export: ExportJob | None = None
         self._export_seq = 0
         self._saver = SessionSaver(self.session, self._lock) if session is None else None
@@ -240,20 +241,22 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
 
     # ---- the processing thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        if self.processor is None and not self._build(self._spec, "loading"):
-            return
+        ready = self.processor is not None or self._build(self._spec, "loading")
         while True:
-            with self._lock:
-                self._wake.wait_for(lambda: self._stop or self._queue or self._reload is not None)
+            with self._lock:      # without a processor (it failed to load) photos wait for set_processor
+                self._wake.wait_for(lambda: self._stop or self._reload is not None or (ready and self._queue))
                 if self._stop:
                     return
                 spec, self._reload = self._reload, None
             if spec is not None:
-                self._build(spec, "reloading")
+                ready = self._build(spec, "reloading" if ready else "loading") or ready
                 continue
             job = self._next_job()
             if job is not None:
-                self._process(*job)
+                try:
+                    self._process(*job)
+                except Exception as exc:  # a bug must not stop the processing thread
+                    self._finish(job[0], _failed(job[0].photo, f"{job[0].name}: {type(exc).__name__}: {exc}"), False)
 
     def _build(self, spec: ProcessorSpec, state: str) -> bool:
         self.events.processor_state(ProcessorState(state))
@@ -284,7 +287,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
             self._current = e.photo
             self.session.mark_processing(e.photo, "load", 0.0)
         self._entry_changed(e)
-        self._progress(e.photo, "load", 0.0, final=True)
+        self._progress(e.photo, "load", 0.0)
         return e, e.force_kind
 
     def _process(self, e: Entry, force_kind: str | None) -> None:
@@ -319,17 +322,23 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
             self._done = min(self._total, self._done + 1)
         if not cancelled and outcome.ok and not outcome.skipped:
             self._forget_edits(e)
-            doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).load()
-            doc = self._keep_assignments(Path(outcome.folder), doc)
-            self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
-                                                         image_changed=True, mask_changed=True))
+            doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).try_load()
+            if doc is not None:
+                doc = self._keep_assignments(Path(outcome.folder), doc)
+                self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
+                                                             image_changed=True, mask_changed=True))
         self._entry_changed(e)
         self.events.job_finished(JobFinished(e.photo, outcome, cancelled))
+        with self._lock:
+            again = e.photo in self._again and not cancelled
+            self._again.discard(e.photo)
+        if again:
+            self.enqueue(e.photo, priority=HIGH)
         self._progress()
         with self._lock:
             self._wake.notify_all()
 
-    def _progress(self, photo: str | None = None, stage: str = "", frac: float = 0.0, final: bool = False) -> None:
+    def _progress(self, photo: str | None = None, stage: str = "", frac: float = 0.0) -> None:
         with self._lock:
             ev = BatchProgress(self._done, self._total, photo, stage, frac)
         self.events.batch_progress(ev)

@@ -6,6 +6,7 @@ decoded on a pool thread at display size (<= DISPLAY_MAX_SIDE), so the GUI threa
 decodes a full-size photo."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, QSize, Qt, QThre
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
+from .decode import decode_scaled
 from .overlays import BoxItem, BrushCursor, MaskItem, Skeleton, mask_overlay_image
 
 DISPLAY_MAX_SIDE = 2560
@@ -33,13 +35,13 @@ class _MaskData:
 
 
 def decode_display_image(photo: str, max_side: int = DISPLAY_MAX_SIDE) -> QImage | None:
-    """The photo decoded at display size (QImageReader scales while decoding; RAW and anything
-    Qt cannot read via the project's loader). Any thread."""
-    img = None
+    """The photo decoded at display size (OpenCV's reduced decoding, without the GIL; else
+    QImageReader; RAW and anything neither reads via the project's loader). Any thread."""
+    img = decode_scaled(photo, max_side)
     r = QImageReader(photo)
     r.setAutoTransform(True)
     full = r.size()
-    if full.isValid() and full.width() > 0:
+    if img is None and full.isValid() and full.width() > 0:
         # autoTransform may swap w/h (EXIF rotation); scale by the long side either way
         s = max_side / max(full.width(), full.height())
         if s < 1:
@@ -61,6 +63,14 @@ def decode_display_image(photo: str, max_side: int = DISPLAY_MAX_SIDE) -> QImage
         except Exception:
             img = None
     return img
+
+
+def _file_signature(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 class _LoadJob(QRunnable):
@@ -131,6 +141,7 @@ class Canvas(QGraphicsView):
         self._token = 0
         self._pending_doc = None
         self._image: QImage | None = None        # display-size decode of the photo on screen
+        self._image_sig: tuple | None = None     # (mtime, size) of the file it was decoded from
         self._mask_array: np.ndarray | None = None
         self._signals = _LoadSignals()
         self._signals.done.connect(self._loaded)
@@ -159,9 +170,12 @@ class Canvas(QGraphicsView):
         self._token += 1
         self._pending_doc = (doc, folder)
         mask_path = str(Path(folder) / doc.mask) if (doc is not None and folder) else None
-        same = photo == self.photo and self._image is not None and not reload
-        if reload and photo == self.photo:
-            self.photo = None                    # the new pixels replace the old pixmap
+        sig = _file_signature(photo)
+        same = photo == self.photo and self._image is not None and not (reload and sig != self._image_sig)
+        if not same and photo == self.photo:
+            self.photo = None                    # new pixels (the file changed): they replace the old pixmap
+        if not same:
+            self._image_sig = sig
         if same and mask_path is None:
             self._pool.clear()
             self.set_document(doc, folder)

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
+from studio_app.core.studio import StudioError
 from .export_dialog import ExportDialog
 
 EXPORTABLE = ("approved", "exported")
@@ -70,7 +71,11 @@ class ExportFlow(QObject):
             return False
         if self.job is not None:
             self.job.wait(5)                     # its end was reported a moment before the thread let go
-        self.job = self.studio.export(preset, out_dir, list(folders), only_approved=only_approved)
+        try:
+            self.job = self.studio.export(preset, out_dir, list(folders), only_approved=only_approved)
+        except StudioError as exc:              # another caller's export is running
+            self.win.statusBar().showMessage(str(exc), 6000)
+            return False
         dlg = self.progress_dialog = QProgressDialog(f"Exporting {len(folders)} results…", "Cancel export",
                                                      0, len(folders), self.win)
         dlg.setWindowTitle("Export")

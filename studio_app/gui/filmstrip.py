@@ -11,8 +11,7 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate
 
 from studio_app.core.session import STATUS_LABELS
 from . import theme
-from .filmstrip_model import (DETAIL_ROLE, KIND_ROLE, PHOTO_ROLE, PROGRESS_ROLE, STATUS_ROLE, THUMB, THUMB_ROLE,
-                              FilmstripModel, ReviewFilter)
+from .filmstrip_model import PHOTO_ROLE, ROW_ROLE, THUMB, FilmstripModel, ReviewFilter
 
 ROW_H = 76
 
@@ -35,11 +34,12 @@ class FilmstripDelegate(QStyledItemDelegate):
     def paint(self, p: QPainter, option, index) -> None:
         r = option.rect
         selected = bool(option.state & QStyle.State_Selected)
-        status = index.data(STATUS_ROLE) or "queued"
-        pm = index.data(THUMB_ROLE)
-        frac = index.data(PROGRESS_ROLE) or 0.0
-        key = (r.width(), r.height(), selected, status, round(float(frac), 2) if status == "processing" else 0,
-               index.data(Qt.DisplayRole) or "", index.data(KIND_ROLE) or "", index.data(DETAIL_ROLE) or "",
+        row = index.data(ROW_ROLE)          # one call into the model (each call takes the GIL back)
+        if row is None:
+            return
+        pm = row.thumb
+        key = (r.width(), r.height(), selected, row.status,
+               round(float(row.progress), 2) if row.status == "processing" else 0, row.name, row.kind, row.detail,
                pm.cacheKey() if isinstance(pm, QPixmap) else 0, option.font.key())
         cached = self._cache.get(key)
         if cached is None:
@@ -49,7 +49,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             cp = QPainter(cached)
             o = type(option)(option)
             o.rect = QRect(0, 0, r.width(), r.height())
-            self._paint_row(cp, o, index)
+            self._paint_row(cp, o, row)
             cp.end()
             self._cache[key] = cached
             if len(self._cache) > self.CACHE_ROWS:
@@ -58,19 +58,19 @@ class FilmstripDelegate(QStyledItemDelegate):
             self._cache.move_to_end(key)
         p.drawPixmap(r.topLeft(), cached)
 
-    def _paint_row(self, p: QPainter, option, index) -> None:
+    def _paint_row(self, p: QPainter, option, row) -> None:
         p.save()
         r = option.rect
         selected = bool(option.state & QStyle.State_Selected)
         p.fillRect(r, QColor("#3a4654") if selected else QColor(theme.BASE))
         p.setPen(QColor("#333333"))
         p.drawLine(r.bottomLeft(), r.bottomRight())
-        status = index.data(STATUS_ROLE) or "queued"
+        status = row.status or "queued"
         col = QColor(theme.STATUS_COLOURS.get(status, theme.MUTED))
         p.fillRect(QRect(r.left(), r.top(), 4, r.height()), col)
         # thumbnail
         tr = QRect(r.left() + 10, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
-        pm = index.data(THUMB_ROLE)
+        pm = row.thumb
         p.fillRect(tr, QColor("#1e1e1e"))
         if isinstance(pm, QPixmap) and not pm.isNull():
             s = pm.size().scaled(tr.size(), Qt.KeepAspectRatio)
@@ -80,7 +80,7 @@ class FilmstripDelegate(QStyledItemDelegate):
         x = tr.right() + 10
         w = r.right() - x - 8
         fm = QFontMetrics(option.font)
-        name = index.data(Qt.DisplayRole) or ""
+        name = row.name
         p.setPen(QColor(theme.TEXT))
         f = option.font
         f.setBold(True)
@@ -90,10 +90,10 @@ class FilmstripDelegate(QStyledItemDelegate):
         f.setBold(False)
         p.setFont(f)
         label = STATUS_LABELS.get(status, status)
-        kind = index.data(KIND_ROLE)
+        kind = row.kind
         if kind and status not in ("queued", "processing", "error"):
             label += f" · {kind}"
-        frac = index.data(PROGRESS_ROLE) or 0.0
+        frac = row.progress
         y2 = r.top() + 8 + fm.height()
         chip = QRectF(x, y2 + 4, 8, 8)
         p.setBrush(col)
@@ -107,7 +107,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             p.fillRect(bar, QColor("#1e1e1e"))
             p.fillRect(QRect(bar.left(), bar.top(), int(bar.width() * max(0.0, min(1.0, frac))), bar.height()), col)
         else:
-            detail = index.data(DETAIL_ROLE) or ""
+            detail = row.detail
             if detail:
                 p.setPen(QColor(theme.STATUS_COLOURS["error"] if status == "error" else theme.MUTED))
                 p.drawText(QRect(x, y3, w, fm.height()), Qt.AlignLeft | Qt.AlignVCenter,

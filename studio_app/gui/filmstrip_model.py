@@ -7,13 +7,16 @@ entry says something new, so a batch's progress repaints one row at a time.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRunnable, QSize, QSortFilterProxyModel, Qt,
                             QThreadPool, Signal)
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from studio_app.core.session import STATUS_LABELS, Entry
+from .decode import decode_scaled
 
 PHOTO_ROLE = Qt.UserRole
 STATUS_ROLE = Qt.UserRole + 1
@@ -21,6 +24,16 @@ DETAIL_ROLE = Qt.UserRole + 2
 PROGRESS_ROLE = Qt.UserRole + 3
 THUMB_ROLE = Qt.UserRole + 4
 KIND_ROLE = Qt.UserRole + 5
+ROW_ROLE = Qt.UserRole + 6        # RowLook: everything the delegate draws, in one call
+
+
+class RowLook(NamedTuple):
+    name: str
+    status: str
+    progress: float
+    kind: str
+    detail: str
+    thumb: object                 # QPixmap or None
 THUMB = 64
 REVIEW_STATUSES = ("needs_review", "error")      # what "only photos to review" keeps
 
@@ -35,14 +48,16 @@ class _ThumbJob(QRunnable):
         self.path, self.generation, self.signals = path, generation, signals
 
     def run(self) -> None:
-        r = QImageReader(self.path)
-        r.setAutoTransform(True)
-        size = r.size()
-        if size.isValid() and size.width() > 0:
-            s = THUMB * 2 / max(size.width(), size.height())
-            if s < 1:
-                r.setScaledSize(QSize(max(1, round(size.width() * s)), max(1, round(size.height() * s))))
-        img = r.read()
+        img = decode_scaled(self.path, THUMB * 2)
+        if img is None:                             # what OpenCV cannot read (some RAW, odd formats)
+            r = QImageReader(self.path)
+            r.setAutoTransform(True)
+            size = r.size()
+            if size.isValid() and size.width() > 0:
+                s = THUMB * 2 / max(size.width(), size.height())
+                if s < 1:
+                    r.setScaledSize(QSize(max(1, round(size.width() * s)), max(1, round(size.height() * s))))
+            img = r.read()
         if not img.isNull():
             self.signals.done.emit(self.path, self.generation, img)
 
@@ -75,6 +90,7 @@ class FilmstripModel(QAbstractListModel):
         self._entries: dict[str, Entry] = {}
         self._thumbs: dict[str, QPixmap] = {}
         self._gen: dict[str, int] = {}
+        self._sigs: dict[str, tuple | None] = {}     # photo -> (mtime, size) of the decoded file
         self._signals = _ThumbSignals()
         self._signals.done.connect(self._thumb_ready)
         self._pool = QThreadPool(self)
@@ -89,6 +105,8 @@ class FilmstripModel(QAbstractListModel):
             return None
         photo = self._photos[index.row()]
         e = self._entries[photo]
+        if role == ROW_ROLE:
+            return RowLook(e.name, e.status, e.progress or 0.0, e.kind or "", detail_of(e), self._thumbs.get(photo))
         if role == Qt.DisplayRole:
             return e.name
         if role == PHOTO_ROLE:
@@ -136,10 +154,20 @@ class FilmstripModel(QAbstractListModel):
         photo = self._photos.pop(row)
         self._entries.pop(photo, None)
         self._thumbs.pop(photo, None)
+        self._sigs.pop(photo, None)
         self._row = {p: i for i, p in enumerate(self._photos)}
         self.endRemoveRows()
 
     def reload_thumbnail(self, photo: str) -> None:
+        """Decode the photo's thumbnail again when its file changed since the last decode."""
+        try:
+            st = os.stat(photo)
+            sig = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            sig = None
+        if sig is not None and self._sigs.get(photo) == sig:
+            return
+        self._sigs[photo] = sig
         gen = self._gen.get(photo, 0) + 1
         self._gen[photo] = gen
         self._pool.start(_ThumbJob(photo, gen, self._signals))

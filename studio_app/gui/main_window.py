@@ -170,7 +170,10 @@ class MainWindow(QMainWindow):
         its results on disk photo by photo); the rows come with the Studio's events."""
         def job():
             _, errors = self.studio.add([str(p) for p in paths])
-            self._added.emit(errors)
+            try:
+                self._added.emit(errors)
+            except RuntimeError:        # the window closed meanwhile
+                pass
         threading.Thread(target=job, name="add-photos", daemon=True).start()
 
     def add_photo(self, photo: str, pair: str | None = None, force_kind: str | None = None):

@@ -9,7 +9,8 @@ from ..progress import sigint_cancels
 from .exporter import ExportError, export
 
 
-def print_presets(stream=sys.stdout) -> int:
+def print_presets(stream=None) -> int:
+    stream = stream if stream is not None else sys.stdout    # the stdout of now, not of import time
     rows = _presets.list_presets()
     if not rows:
         print("no presets found", file=stream)
