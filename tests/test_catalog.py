@@ -177,6 +177,10 @@ def test_utf16_file_is_refused_with_advice(tmp_path):
     p = _csv(tmp_path, "sku,name\nA,x\n", encoding="utf-16")
     with pytest.raises(CatalogError, match="CSV UTF-8"):
         shotlist.read(p)
+    bad = tmp_path / "bom.csv"
+    bad.write_bytes(b"\xef\xbb\xbfsku,name\nA,caf\xe9\n")       # a BOM, then Latin-1
+    with pytest.raises(CatalogError, match="starts with a BOM"):
+        shotlist.read(bad)
 
 
 def _xlsx_with_cached_formula(path: Path) -> None:

@@ -57,7 +57,11 @@ def read(path: str | os.PathLike) -> ShotList:
 
 def _decode(data: bytes, notes: list[str]) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
+        try:
+            return data[3:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CatalogError(f"the file says it is UTF-8 (it starts with a BOM) but byte {exc.start + 4} is not; "
+                               "save it again as 'CSV UTF-8'") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -26,18 +26,9 @@ def soft_alpha(mask: np.ndarray, sigma: float = EDGE_SIGMA) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(m, (0, 0), sigma), 0.0, 1.0) if sigma > 0 else m
 
 
-def local_background(rgb: np.ndarray, alpha: np.ndarray, sigma: float = BG_SIGMA) -> np.ndarray:
-    """Per-pixel estimate of the background colour around the subject (from pixels outside it),
-    computed at a quarter of the resolution (it is smooth) and scaled back. A subject that fills
-    the whole frame has no outside: white is assumed (it is then never used)."""
-    outside = alpha <= 0.02
-    if not outside.any():
-        return np.full(rgb.shape, 255.0, np.float32)
-    return _smooth_mean(rgb, outside, sigma)
-
-
-def _smooth_mean(rgb: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised blur of ``rgb`` over the pixels where ``weight`` is 1 (quarter resolution)."""
+def _small_mean(rgb: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """Normalised blur of ``rgb`` over the pixels where ``weight`` is 1, at 1/f resolution
+    (it is smooth): (estimate h/f x w/f x 3, f). Read it at full-size pixel (y, x) as est[y // f, x // f]."""
     h, w = weight.shape
     f = 4 if min(h, w) >= 64 else 1
     size = (max(1, w // f), max(1, h // f))
@@ -45,46 +36,60 @@ def _smooth_mean(rgb: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarra
     wt = cv2.resize(weight.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     num = cv2.GaussianBlur(small * wt[..., None], (0, 0), sigma / f)
     den = cv2.GaussianBlur(wt, (0, 0), sigma / f)[..., None]
-    est = num / np.maximum(den, 1e-3)
-    return cv2.resize(est, (w, h), interpolation=cv2.INTER_LINEAR)
+    return num / np.maximum(den, 1e-3), f
+
+
+def _at(est: np.ndarray, f: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    return est[np.minimum(ys // f, est.shape[0] - 1), np.minimum(xs // f, est.shape[1] - 1)]
 
 
 def clean(rgb: np.ndarray, mask: np.ndarray, sigma: float = EDGE_SIGMA) -> tuple[np.ndarray, np.ndarray]:
-    """(foreground colours float32 HxWx3, alpha float32 HxW): decontaminated, halo removed.
+    """(foreground colours uint8 HxWx3, alpha float32 HxW): decontaminated, halo removed.
 
     In the edge band (a few pixels either side of the mask's edge) each pixel's opacity is its
     position on the line from the local background colour B to the local subject colour F (a
     colour-line matte): backdrop the mask took in gets alpha 0, a blended edge pixel the share of
     the subject it really has; its colour is then solved for (``F = (I - (1 - a) B) / a``). Where
-    subject and backdrop have nearly the same colour the mask's own soft edge is kept."""
+    subject and backdrop have nearly the same colour the mask's own soft edge is kept. Only the
+    band's pixels are computed (full-resolution photos stay cheap)."""
     a = soft_alpha(mask, sigma)
-    B = local_background(rgb, a)
-    img = rgb.astype(np.float32)
     hard = (mask > 127).astype(np.uint8)
-    k = np.ones((2 * HALO_RING + 1,) * 2, np.uint8)
-    inner = cv2.erode(hard, k)
-    band = ((hard - inner) > 0) | ((a > 0) & (hard == 0))
-    if band.any():
-        Fl = _smooth_mean(rgb, inner if inner.any() else hard, BG_SIGMA)
-        d = Fl - B
-        dd = (d * d).sum(axis=2)
-        proj = ((img - B) * d).sum(axis=2) / np.maximum(dd, 1e-3)
-        ok = band & (dd > HALO_FAR ** 2)
-        a = np.where(ok, np.minimum(a, np.clip(proj, 0.0, 1.0)), a)
-    edge = (a > 0) & (a < 1)
-    F = img.copy()
-    safe = np.maximum(a, MIN_ALPHA)[..., None]
-    solved = np.clip((img - (1.0 - a[..., None]) * B) / safe, 0.0, 255.0)
-    F[edge] = solved[edge]
-    return F, a
+    inner = cv2.erode(hard, np.ones((2 * HALO_RING + 1,) * 2, np.uint8))
+    band = ((hard - inner) > 0) | ((a > 0) & (a < 1))
+    ys, xs = np.nonzero(band)
+    out = rgb.copy()
+    if not len(ys):
+        return out, a
+    outside = a <= 0.02
+    I = rgb[ys, xs].astype(np.float32)
+    if outside.any():
+        b_est, f = _small_mean(rgb, outside, BG_SIGMA)
+        B = _at(b_est, f, ys, xs)
+    else:
+        B = np.full_like(I, 255.0)
+    ab = a[ys, xs]
+    if inner.any() and outside.any():
+        f_est, f = _small_mean(rgb, inner, BG_SIGMA)
+        d = _at(f_est, f, ys, xs) - B
+        dd = (d * d).sum(axis=1)
+        proj = np.clip(((I - B) * d).sum(axis=1) / np.maximum(dd, 1e-3), 0.0, 1.0)
+        ab = np.where(dd > HALO_FAR ** 2, np.minimum(ab, proj), ab)
+        a[ys, xs] = ab
+    solved = np.clip((I - (1.0 - ab[:, None]) * B) / np.maximum(ab, MIN_ALPHA)[:, None], 0.0, 255.0)
+    edge = (ab > 0) & (ab < 1)
+    out[ys[edge], xs[edge]] = (solved[edge] + 0.5).astype(np.uint8)
+    return out, a
 
 
 def on_background(rgb: np.ndarray, mask: np.ndarray, background, sigma: float = EDGE_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     """The subject on a plain ``background`` (uint8 HxWx3) and its alpha as uint8 (the subject mask
     of the composited image: 0 = pure background)."""
     F, a = clean(rgb, mask, sigma)
-    bg = np.asarray(background, np.float32)
-    out = F * a[..., None] + bg * (1.0 - a[..., None])
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    out[a <= 0] = np.asarray(background, np.uint8)
+    bg = np.asarray(background, np.uint8)
+    out = F
+    out[a <= 0] = bg
+    ys, xs = np.nonzero((a > 0) & (a < 1))
+    if len(ys):
+        w = a[ys, xs][:, None]
+        out[ys, xs] = (F[ys, xs] * w + bg.astype(np.float32) * (1.0 - w) + 0.5).astype(np.uint8)
     return out, np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)

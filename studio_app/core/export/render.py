@@ -223,7 +223,7 @@ def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset
         x0, y0, x1, y1 = _grow(region, 0.02, rgb.shape)
         F, a = cutout.clean(rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1])
         clean = rgb.copy()
-        clean[y0:y1, x0:x1] = np.clip(F + 0.5, 0, 255).astype(np.uint8)
+        clean[y0:y1, x0:x1] = F
         soft = mask.copy()
         soft[y0:y1, x0:x1] = np.where(a > 0.5, 255, 0).astype(np.uint8)
         if _mask_box(soft) is None:
