@@ -98,12 +98,14 @@ def test_new_results_followed_only_while_the_operator_is_idle(qtbot, tmp_path):
         qtbot.waitUntil(lambda: w.view.current_photo() == a and w.canvas.doc is not None, timeout=5000)
         b = arrive(qtbot, w, hot, "b.jpg")
         qtbot.waitUntil(lambda: w.view.current_photo() == b, timeout=5000)    # idle: the view follows
+        assert w.studio.arrivals_unseen == 0 and not w.status.arrivals.isVisible()   # and they were seen
         box = QMessageBox(w)
         box.setText("a dialog the operator is reading")
         box.open()
         qtbot.waitUntil(lambda: QApplication.activeModalWidget() is box, timeout=3000)
         arrive(qtbot, w, hot, "c.jpg")
         assert w.view.current_photo() == b                                     # a dialog open: it stays
+        assert w.status.arrivals.text().startswith("1 new")
         box.close()
         qtbot.waitUntil(lambda: w.canvas.doc is not None and w.canvas.photo == b, timeout=5000)
         assert w.view.apply(AddZone("product"))                                # the operator edits b
