@@ -61,6 +61,23 @@ class FakeProcessor:
         return Outcome(photo, folder, doc)
 
 
+def make_window(qtbot, tmp_path, processor, **kw):
+    """The real window on ``<tmp>/out`` with its own settings file, shown and active (keyboard
+    shortcuts go to the active window under xcb)."""
+    from PySide6.QtCore import QSettings
+    from studio_app.gui.main_window import MainWindow
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    w = MainWindow(tmp_path / "out", processor=processor, settings=settings, **kw)
+    qtbot.addWidget(w)
+    with qtbot.waitExposed(w):
+        w.show()
+    w.resize(1300, 850)
+    with qtbot.waitActive(w):
+        w.activateWindow()
+        w.raise_()
+    return w
+
+
 def drop_files(widget, paths) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +25,9 @@ class CliFake(FakeProcessor):
     def process(self, photo, out_root, **kw):
         if self.interrupt_at is not None and len(self.order) == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)         # the operator presses Ctrl+C during this photo
+            t = time.monotonic() + 10                   # (the main thread handles it when it next runs)
+            while not kw["cancel"]() and time.monotonic() < t:
+                time.sleep(0.01)
         return super().process(photo, out_root, **kw)
 
 

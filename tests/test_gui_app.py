@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtTest import QTest
 
 from conftest import dev_file, require_weights
-from gui_helpers import FakeProcessor, drag, drop_files, jpeg_bytes
+from gui_helpers import FakeProcessor, drag, drop_files, jpeg_bytes, make_window
 from studio_app.core.result import load
 from studio_app.gui.main_window import MainWindow
 
@@ -47,19 +47,6 @@ def processed(real_processor, tmp_path_factory):
         assert o.ok, o.error
         res[key] = o.folder
     return res
-
-
-def make_window(qtbot, tmp_path, processor, **kw) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    w = MainWindow(tmp_path / "out", processor=processor, settings=settings, **kw)
-    qtbot.addWidget(w)
-    with qtbot.waitExposed(w):
-        w.show()
-    w.resize(1300, 850)
-    with qtbot.waitActive(w):          # keyboard shortcuts go to the active window (xcb)
-        w.activateWindow()
-        w.raise_()
-    return w
 
 
 def close(w: MainWindow) -> None:
@@ -127,9 +114,9 @@ def test_corrupt_photo_shows_error_while_others_complete(qtbot, tmp_path, real_p
         assert status_of(w, bad) == "error"
         e = w.session.get(bad)
         assert "broken.jpg" in e.message
-        qtbot.waitUntil(lambda: "broken.jpg" in w.filmstrip.tooltip_for(e.photo), timeout=5000)
-        tip = w.filmstrip.tooltip_for(e.photo)
-        assert e.message.split(":")[-1].strip()[:20] in tip
+        why = e.message.split(":")[-1].strip()[:20]
+        qtbot.waitUntil(lambda: why in w.filmstrip.tooltip_for(e.photo), timeout=5000)
+        assert "broken.jpg" in w.filmstrip.tooltip_for(e.photo)
     finally:
         close(w)
 

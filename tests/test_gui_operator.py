@@ -10,30 +10,16 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from gui_helpers import FakeProcessor, jpeg_bytes, make_product_result
+from gui_helpers import FakeProcessor, jpeg_bytes, make_product_result, make_window
 from studio_app.core.history import AddZone
 from studio_app.core.result import load
 from studio_app.gui.filmstrip_model import STATUS_ROLE
-from studio_app.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
-
-
-def make_window(qtbot, tmp_path, processor=None, **kw) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    w = MainWindow(tmp_path / "out", processor=processor or FakeProcessor(), settings=settings, **kw)
-    qtbot.addWidget(w)
-    with qtbot.waitExposed(w):
-        w.show()
-    w.resize(1300, 850)
-    with qtbot.waitActive(w):          # keyboard shortcuts go to the active window (xcb)
-        w.activateWindow()
-        w.raise_()
-    return w
 
 
 def arrive(qtbot, w, hot: Path, name: str, colour=(200, 40, 40)) -> str:
@@ -58,7 +44,7 @@ def test_box_drag_survives_an_arrival_and_end_jumps_to_the_newest(qtbot, tmp_pat
     folder = make_product_result(tmp_path, "bag", review="pending")
     hot = tmp_path / "hot"
     hot.mkdir()
-    w = make_window(qtbot, tmp_path, hot_folder=hot, hot_stable_seconds=0.3)
+    w = make_window(qtbot, tmp_path, FakeProcessor(), hot_folder=hot, hot_stable_seconds=0.3)
     try:
         w.add_paths([str(tmp_path / "photos")])
         qtbot.waitUntil(lambda: w.canvas.doc is not None and "product" in w.canvas.boxes, timeout=10000)
@@ -92,18 +78,20 @@ def test_box_drag_survives_an_arrival_and_end_jumps_to_the_newest(qtbot, tmp_pat
 def test_new_results_followed_only_while_the_operator_is_idle(qtbot, tmp_path):
     hot = tmp_path / "hot"
     hot.mkdir()
-    w = make_window(qtbot, tmp_path, hot_folder=hot, hot_stable_seconds=0.3)
+    w = make_window(qtbot, tmp_path, FakeProcessor(), hot_folder=hot, hot_stable_seconds=0.3)
     try:
         a = arrive(qtbot, w, hot, "a.jpg")
         qtbot.waitUntil(lambda: w.view.current_photo() == a and w.canvas.doc is not None, timeout=5000)
         b = arrive(qtbot, w, hot, "b.jpg")
         qtbot.waitUntil(lambda: w.view.current_photo() == b, timeout=5000)    # idle: the view follows
+        assert w.studio.arrivals_unseen == 0 and not w.status.arrivals.isVisible()   # and they were seen
         box = QMessageBox(w)
         box.setText("a dialog the operator is reading")
         box.open()
         qtbot.waitUntil(lambda: QApplication.activeModalWidget() is box, timeout=3000)
         arrive(qtbot, w, hot, "c.jpg")
         assert w.view.current_photo() == b                                     # a dialog open: it stays
+        assert w.status.arrivals.text().startswith("1 new")
         box.close()
         qtbot.waitUntil(lambda: w.canvas.doc is not None and w.canvas.photo == b, timeout=5000)
         assert w.view.apply(AddZone("product"))                                # the operator edits b
@@ -159,7 +147,7 @@ def test_ctrl_r_reloads_the_photo_and_its_thumbnail(qtbot, tmp_path):
 def test_after_export_both_say_exported_and_the_catalog_folder_opens(qtbot, tmp_path):
     make_product_result(tmp_path, "shoe")
     opened = []
-    w = make_window(qtbot, tmp_path, open_url=lambda url: opened.append(url.toLocalFile()) or True)
+    w = make_window(qtbot, tmp_path, FakeProcessor(), open_url=lambda url: opened.append(url.toLocalFile()) or True)
     try:
         w.add_paths([str(tmp_path / "photos")])
         qtbot.waitUntil(lambda: w.canvas.doc is not None, timeout=10000)
@@ -189,7 +177,7 @@ def test_file_open_starts_in_the_hot_folder_then_the_last_folder(qtbot, tmp_path
         asked.append((start, filters))
         return [], ""
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", fake_dialog)
-    w = make_window(qtbot, tmp_path, hot_folder=hot)
+    w = make_window(qtbot, tmp_path, FakeProcessor(), hot_folder=hot)
     try:
         w.a_open.trigger()
         assert asked[-1][0] == str(hot) and "*.jpg" in asked[-1][1] and "*.heic" not in asked[-1][1]
@@ -206,7 +194,7 @@ def test_filter_shows_only_photos_that_need_review(qtbot, tmp_path):
     make_product_result(tmp_path, "a_done", review="approved")
     make_product_result(tmp_path, "b_check", colour=(90, 60, 200), review="pending", warnings=("mask touches the edge",))
     make_product_result(tmp_path, "c_fine", colour=(150, 60, 200), review="pending")
-    w = make_window(qtbot, tmp_path)
+    w = make_window(qtbot, tmp_path, FakeProcessor())
     try:
         w.add_paths([str(tmp_path / "photos")])
         qtbot.waitUntil(lambda: w.filmstrip.count() == 3, timeout=10000)

@@ -345,9 +345,11 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
 
     # ---- helpers ---------------------------------------------------------------------------------------
     def _entry_changed(self, e: Entry) -> None:
+        # the copy is taken and emitted under the lock: two threads reporting the same entry
+        # (the adding thread: queued; the processing thread: processing, error) deliver their
+        # copies in the order of the changes, so a listener never ends on a stale state
         with self._lock:
-            copy = replace(e)
-        self.events.entry_changed(EntryChanged(copy))
+            self.events.entry_changed(EntryChanged(replace(e)))
 
     def _error(self, message: str, photo: str | None = None) -> None:
         self.events.error(Error(message, photo))

@@ -78,7 +78,7 @@ def build_menus(win) -> None:
     m.addSeparator()
     _act(win, m, "Next photo", v.next_photo, ["Right", "J"])
     _act(win, m, "Previous photo", v.previous_photo, ["Left", "K"])
-    win.a_newest = _act(win, m, "Newest photo", win.jump_newest, ["End"],
+    win.a_newest = _act(win, m, "Newest photo", v.jump_newest, ["End"],
                         tip="Show the newest photo and clear the new-arrivals badge (End)")
 
     m = mb.addMenu("&Review")

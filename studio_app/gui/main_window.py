@@ -96,14 +96,15 @@ class MainWindow(QMainWindow):
         self.canvas.filesDropped.connect(self.add_paths)
         self.canvas.zoomChanged.connect(lambda z: self.status.zoom.setText(f"{z * 100:.0f} %" if z > 0 else ""))
         self.status.cancel.clicked.connect(lambda: self.cancel_batch())
-        self.status.arrivals.clicked.connect(self.jump_newest)
+        self.status.arrivals.clicked.connect(v.jump_newest)
+        v.arrivalsSeen.connect(lambda: self.status.show_arrivals(self.studio.arrivals_unseen))
         self.exports.finished.connect(self.exportFinished)
         self.exports.catalogReady.connect(lambda d: (self.a_open_catalog.setEnabled(True),
                                                      self.a_open_catalog.setToolTip(f"Open {d}")))
         self._handlers = {
             "entry_changed": self._entry_changed, "document_changed": v.on_document_changed,
             "batch_progress": self.status.show_batch, "export_progress": self.exports.on_progress,
-            "arrival": lambda ev: self.status.show_arrivals(self.studio.arrivals_unseen),
+            "arrival": lambda ev: (v.on_arrival(ev), self.status.show_arrivals(self.studio.arrivals_unseen)),
             "history_changed": lambda ev: ev.photo == v.current_photo() and show_history(self, ev),
             "processor_state": self._processor_state,
             "hot_folder": self._hot_folder_state,
@@ -200,9 +201,6 @@ class MainWindow(QMainWindow):
         self.a_pause.setText("Resume watching" if paused else "Pause watching")
         self.a_pause.setIconText("Resume" if paused else "Pause")
 
-    def jump_newest(self) -> None:
-        self.view.jump_newest()
-        self.status.show_arrivals(self.studio.arrivals_unseen)
 
     def cancel_batch(self) -> None:
         if not self.studio.busy:

@@ -35,6 +35,7 @@ class ReviewView(QSplitter):
     overlaysShown = Signal(str)          # photo whose result overlays are on screen
     historyChanged = Signal(object)      # HistoryChanged of the photo on screen
     toolRequested = Signal(str)          # the inspector's eyedropper button
+    arrivalsSeen = Signal()              # the newest photo came on screen: the badge goes back to 0
 
     def __init__(self, studio, parent=None):
         super().__init__(Qt.Horizontal, parent)
@@ -180,6 +181,18 @@ class ReviewView(QSplitter):
             return
         self._auto_shown = photo
         self.filmstrip.select_photo(photo)
+        if photo == self.model.photo_at(self.model.rowCount() - 1):
+            self._arrivals_seen()              # the operator is looking at the newest photo
+
+    def on_arrival(self, ev) -> None:
+        """The hot folder queued a photo. It never moves the view; when the view already shows it
+        (a fast result followed before this event came) it counts as seen."""
+        if ev.photo == self.current_photo() == self.model.photo_at(self.model.rowCount() - 1):
+            self._arrivals_seen()
+
+    def _arrivals_seen(self) -> None:
+        self.studio.mark_arrivals_seen()
+        self.arrivalsSeen.emit()
 
     # ---- navigation -------------------------------------------------------------------------------
     def select_row(self, row: int) -> None:
@@ -197,7 +210,7 @@ class ReviewView(QSplitter):
         if row >= 0:
             self._auto_shown = self.filmstrip.photo_at(row)
             self.select_row(row)
-        self.studio.mark_arrivals_seen()
+        self._arrivals_seen()
 
     # ---- edits ------------------------------------------------------------------------------------
     def apply(self, edit) -> bool:
