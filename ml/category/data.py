@@ -60,6 +60,30 @@ def records(root: str | Path, *, splits: Iterable[str] = ("train", "dev"),
     return out
 
 
+def balanced(recs: list[Record], per_class: int | None, seed: int = 0,
+             dev_per_class: int | None = None) -> list[Record]:
+    """At most ``per_class`` training (``dev_per_class`` dev) photos per class, a seeded random
+    choice (the first N of one seeded shuffle, so a larger N extends a smaller one), then
+    everything interleaved class by class so that an interrupted feature cache is balanced."""
+    import random
+    rng = random.Random(seed)
+    groups: dict[tuple[str, int], list[Record]] = {}
+    for r in recs:
+        groups.setdefault((r.split, r.label), []).append(r)
+    for (split, _lab), g in groups.items():
+        rng.shuffle(g)
+        cap = per_class if split == "train" else dev_per_class
+        if cap:
+            del g[cap:]
+    out: list[Record] = []
+    queues = [groups[k] for k in sorted(groups, key=lambda k: (k[0] != "train", k[1]))]
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """The photo as HxWx3 uint8 RGB (EXIF orientation applied by the project's loader)."""
     from ml.io import load_image

@@ -18,7 +18,13 @@ Schema version 1 (keys marked * are the external contract and always present)::
      "review": {"status": "pending"|"approved"|"rejected"|"exported", "note": str},
      "model_mask": str | null,         # the model's own mask, kept once the operator edits
      "engines": {stage: model id},
-     "kind_override": bool}
+     "kind_override": bool,
+     "category": {"name": str, "confidence": float} | null}   # schema 2, product photos
+
+Schema 2 adds the product category (issue 16): ``category`` of a product photo (a class of
+``ml.category.CLASSES`` or "other", with the classifier's calibrated confidence) and
+``category`` (a name) on each item: the product's for the product item, the garment zone's
+for a person's items. Both are optional: documents of schema 1 read as "no category".
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from typing import Any
 
 from . import atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULT_NAME = "result.json"
 
 from ml.types import KEYPOINT_NAMES, ZONES  # noqa: F401  (re-exported for callers)
@@ -70,6 +76,7 @@ class Item:
     file: str
     swatch: Swatch | None = None
     locked: bool = False
+    category: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "Item":
@@ -83,7 +90,28 @@ class Item:
         sw = d.get("swatch")
         return cls(zone=zone, box=box, file=str(d["file"]),
                    swatch=Swatch.from_dict(sw) if sw else None,
-                   locked=bool(d.get("locked", False)))
+                   locked=bool(d.get("locked", False)),
+                   category=_category_name(d.get("category")))
+
+
+def _category_name(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise DocumentError(f"a category must be a non-empty name, got {v!r}")
+    return v
+
+
+def category_from_dict(v: Any) -> dict | None:
+    """``{"name", "confidence"}`` checked (None when absent: older documents, person photos)."""
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise DocumentError(f"the category must be an object with name and confidence, got {v!r}")
+    conf = float(v.get("confidence", 1.0))
+    if not 0.0 <= conf <= 1.0:
+        raise DocumentError(f"the category confidence must be within 0..1, got {conf!r}")
+    return {"name": _category_name(v.get("name")), "confidence": conf}
 
 
 @dataclass
@@ -116,6 +144,7 @@ class ResultDocument:
     model_mask: str | None = None
     engines: dict = field(default_factory=dict)
     kind_override: bool = False
+    category: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     # ---- (de)serialisation -------------------------------------------------------
@@ -164,6 +193,7 @@ class ResultDocument:
                 model_mask=d.get("model_mask"),
                 engines=dict(d.get("engines") or {}),
                 kind_override=bool(d.get("kind_override", False)),
+                category=category_from_dict(d.get("category")),
             )
         except DocumentError:
             raise

@@ -237,6 +237,8 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
             key = f"{doc.source.sha256}/{it.zone}"
             fp_base = {"v": RENDER_VERSION, "src": doc.source.sha256, "mask": mask_sha, "zone": it.zone,
                        "box": [round(v, 2) for v in it.box], "preset": preset.digest}
+            if preset.category_framing and it.zone == "product":   # a changed category may re-frame
+                fp_base["category"] = _category_name(doc, it)
             img_name = namer.assign(key, naming.render(template, fields))
             img = _Output("image", img_name, key, _sha(json.dumps(fp_base, sort_keys=True).encode()))
             sw = None
@@ -343,6 +345,7 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
                "colour_hex": it.swatch.hex if it.swatch else "", "family": it.swatch.family if it.swatch else "",
                "swatch_file": "", "source_path": doc.source.path, "source_sha256": doc.source.sha256,
                "preset": preset.name}
+        row.update(_category_fields(doc, it))
         family = it.swatch.family if it.swatch else None
         try:
             res = _produce(img_out, out, state, report, overwrite, preset,
@@ -384,6 +387,25 @@ class _SourceError(Exception):
     pass
 
 
+def _category_name(doc: ResultDocument, it) -> str | None:
+    cat = getattr(doc, "category", None) if it.zone == "product" else None
+    return cat["name"] if cat else getattr(it, "category", None)
+
+
+def _category_fields(doc: ResultDocument, it) -> dict:
+    """Shop-feed columns of one item (studio_app.core.categories): the photo's category for
+    the product, the garment zone's for a person's items; empty when there is none."""
+    from studio_app.core.categories import CategoryTableError, feed_fields
+    cat = getattr(doc, "category", None)
+    if it.zone != "product" or cat is None:
+        cat = getattr(it, "category", None)
+    try:
+        return feed_fields(cat)
+    except CategoryTableError as exc:     # a broken studio table: the name still goes out
+        log.warning("%s", exc)
+        return feed_fields(cat, table={})
+
+
 def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
     from ml.io import ImageLoadError, exif_for_export, load_image
     src = Path(doc.source.path)
@@ -412,7 +434,7 @@ def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> bytes:
     rgb, mask, exif = loaded
     if it.zone == "product" and mask is None:
         raise _SourceError("the product has no mask file; process the photo again")
-    canvas = render.render_item(rgb, mask, it.zone, it.box, preset)
+    canvas = render.render_item(rgb, mask, it.zone, it.box, preset, _category_name(doc, it))
     data, _q = render.encode(canvas, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
     return data
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
+from . import framing
 from .presets import Preset
 
 PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -139,15 +140,42 @@ def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
-def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset) -> np.ndarray:
+def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset, category: str | None = None) -> np.ndarray:
     box = _mask_box(mask)
     if box is None:
         raise ValueError("the product mask is empty: nothing to place on the background")
     bw, bh = box[2] - box[0], box[3] - box[1]
-    # preset canvas: the product's limiting side fills `fill` of the canvas
-    s = preset.fill * min(preset.width / bw, preset.height / bh)
+    rule = framing.choose(preset.category_framing, category, bw, bh)
+    if rule is None:
+        # preset canvas: the product's limiting side fills `fill` of the canvas
+        s = preset.fill * min(preset.width / bw, preset.height / bh)
+        cw, ch = canvas_size(preset, 1.0 / s)
+        return compose(rgb, mask, cw, ch, preset.fill, preset.background)
+    s = min(rule.fill_x * preset.width / bw, rule.fill_y * preset.height / bh)
     cw, ch = canvas_size(preset, 1.0 / s)
-    return compose(rgb, mask, cw, ch, preset.fill, preset.background)
+    fill = s * cw / preset.width / min(cw / bw, ch / bh)   # the same scale, as compose's `fill`
+    img = compose(rgb, mask, cw, ch, min(1.0, fill), preset.background)
+    if rule.baseline is not None:
+        img = _to_baseline(img, bh * s * cw / preset.width, rule.baseline, preset.background)
+    return img
+
+
+def _to_baseline(img: np.ndarray, product_h: float, baseline: float, background) -> np.ndarray:
+    """Move the centred product up or down so its bottom edge lies at ``baseline`` of the
+    height (never out of the frame); the uncovered rows are background."""
+    h = img.shape[0]
+    bottom = (h + product_h) / 2.0
+    dy = int(round(baseline * h - bottom))
+    dy = max(-int((h - product_h) / 2), min(int((h - product_h) / 2), dy))
+    if dy == 0:
+        return img
+    out = np.empty_like(img)
+    out[:] = np.asarray(background, np.uint8)
+    if dy > 0:
+        out[dy:] = img[:h - dy]
+    else:
+        out[:h + dy] = img[-dy:]
+    return out
 
 
 def compose(rgb: np.ndarray, mask: np.ndarray, width: int, height: int, fill: float,
@@ -187,11 +215,12 @@ def _compose_local(rgb, mask, width, height, fill, background) -> np.ndarray:
     return out
 
 
-def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> np.ndarray:
+def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset,
+                category: str | None = None) -> np.ndarray:
     if zone == "product":
         if mask is None:
             raise ValueError("a product needs its mask")
-        return render_product(rgb, mask, preset)
+        return render_product(rgb, mask, preset, category)
     return render_zone(rgb, box, preset)
 
 
