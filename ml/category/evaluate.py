@@ -17,7 +17,7 @@ import torch
 
 from ml.category import CLASSES, OTHER
 
-TARGET_PRECISION = 0.97
+TARGET_PRECISION = 0.95
 NEG_PASS = 0.05
 _GRID = np.round(np.arange(0.30, 0.951, 0.01), 2)
 
@@ -48,14 +48,15 @@ def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def choose_threshold(p_dev: np.ndarray, y_dev: np.ndarray, p_neg: np.ndarray) -> float:
+def choose_threshold(p_dev: np.ndarray, y_dev: np.ndarray, p_neg: np.ndarray,
+                     target: float = TARGET_PRECISION) -> float:
     conf, pred = p_dev.max(axis=1), p_dev.argmax(axis=1)
     neg_conf = p_neg.max(axis=1) if len(p_neg) else np.zeros(0)
     for t in _GRID:
         acc = conf >= t
         prec = float((pred[acc] == y_dev[acc]).mean()) if acc.any() else 1.0
         neg_ok = float((neg_conf >= t).mean()) <= NEG_PASS if len(neg_conf) else True
-        if prec >= TARGET_PRECISION and neg_ok:
+        if prec >= target and neg_ok:
             return float(t)
     return float(_GRID[-1])
 

@@ -97,6 +97,14 @@ class _Batches:
             yield self.x[idx], self.y[idx], self.neg[j] if len(self.neg) else self.neg
 
 
+def _lr_factor(i: int, total: int) -> float:
+    """Linear warm-up over the first 10 %, then cosine down to 0."""
+    warm = max(1, total // 10)
+    if i < warm:
+        return (i + 1) / warm
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (i - warm) / max(1, total - warm))))
+
+
 def _class_weights(y: np.ndarray) -> torch.Tensor:
     counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
     w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
@@ -105,7 +113,7 @@ def _class_weights(y: np.ndarray) -> torch.Tensor:
 
 
 def train(data_root: str | Path, out: str | Path, *, tiers: Sequence[str] = data.PERMISSIVE,
-          epochs: int = 40, batch_size: int = 256, lr: float = 2e-3, seed: int = 0,
+          epochs: int = 80, batch_size: int = 256, lr: float = 2e-3, seed: int = 0,
           device: str = "auto", resume: bool = False, max_photos: int | None = None,
           max_steps: int | None = None, mask_size: int = 320, per_class: int | None = None, dev_per_class: int | None = None, cache: str | Path | None = None,
           n_negatives: int = 420, say: Callable[[str], None] = print, command: str = "") -> dict:
@@ -149,8 +157,8 @@ def train(data_root: str | Path, out: str | Path, *, tiers: Sequence[str] = data
     cw = _class_weights(ytr).to(dev)
     loader = _Batches(x, y, torch.tensor(neg), batch_size, seed)
     iters = max_steps or epochs * len(loader)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iters, pct_start=0.1)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: _lr_factor(i, iters))   # resumable with new --steps
 
     def step(model, batch):
         xb, yb, nb = (t.to(dev) for t in batch)
@@ -200,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (cache, checkpoints, report, head)")
     p.add_argument("--tiers", default="permissive",
                    help="licence tiers to train on, comma-separated (default: permissive, what we ship)")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--steps", type=int, help="optimisation steps instead of --epochs (tiny runs)")
     p.add_argument("--max-photos", type=int, help="at most this many photos per split (tiny runs)")
     p.add_argument("--per-class", type=int, help="at most this many training photos per class")
