@@ -56,6 +56,7 @@ class Pipeline:
         self.seg_engine_name = seg_engine
         self._pose = None
         self._seg = None
+        self._category = None
         self._lock = threading.Lock()
 
     # ---- engines ------------------------------------------------------------------
@@ -73,11 +74,25 @@ class Pipeline:
                 self._seg = _make_seg_engine(self.seg_engine_name, self.weights_dir, self.device)
             return self._seg
 
+    @property
+    def categoriser(self):
+        """The product-category classifier, or the reason it cannot run (a str: e.g. its
+        backbone has not been fetched yet); loaded once."""
+        with self._lock:
+            if self._category is None:
+                from ml.category.inference import CategoryClassifier
+                from ml.weights import WeightsError
+                try:
+                    self._category = CategoryClassifier(self.weights_dir, self.device)
+                except (WeightsError, ValueError) as exc:
+                    self._category = f"the product category is not available: {exc}"
+            return self._category
+
     def warm_up(self) -> None:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
-        _ = self.pose, self.segmenter
+        _ = self.pose, self.segmenter, self.categoriser
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
@@ -180,6 +195,16 @@ class Pipeline:
                 items = [CropItem(zone="product", box=tuple(float(v) for v in box))]
         timings["crops"] = time.perf_counter() - t
 
+        category = None
+        if kind == "product" and items:
+            t = time.perf_counter()
+            category = self._categorise(work, mask, items[0], warnings, review)
+            timings["category"] = time.perf_counter() - t
+        else:
+            from ml.category import zone_category
+            for it in items:
+                it.category = zone_category(it.zone)
+
         step("swatch", 0.8)
         t = time.perf_counter()
         if colour_src is not None and colour_src.shape[:2] != (H, W):
@@ -216,7 +241,22 @@ class Pipeline:
         warnings.extend(review)
         return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
                         items=items, needs_review=bool(review), warnings=warnings,
-                        engines=self.engines, timings=timings)
+                        engines=self.engines, timings=timings, category=category)
+
+    def _categorise(self, work: np.ndarray, mask: np.ndarray, item: CropItem, warnings: list[str],
+                    review: list[str]) -> tuple[str, float] | None:
+        """The product photo's category (ml.category); its warnings and review reasons are
+        added to the lists given."""
+        clf = self.categoriser
+        if isinstance(clf, str):
+            warnings.append(clf)
+            return None
+        small = cv2.resize(mask, (work.shape[1], work.shape[0]), interpolation=cv2.INTER_NEAREST)
+        res = clf.classify(work, small)
+        warnings.extend(res.warnings)
+        review.extend(res.review)
+        item.category = res.name
+        return res.name, round(res.confidence, 4)
 
 
 def _scale_xy(kp: Keypoints, sx: float, sy: float) -> Keypoints:

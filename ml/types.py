@@ -91,6 +91,7 @@ class CropItem:
     zone: str
     box: tuple[float, float, float, float]   # x0, y0, x1, y1 in source pixels
     swatch: SwatchColour | None = None
+    category: str | None = None              # product category (ml.category) of what the crop shows
 
 
 @dataclass
@@ -105,3 +106,4 @@ class Analysis:
     warnings: list[str]
     engines: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    category: tuple[str, float] | None = None   # product photos: (class or "other", confidence)

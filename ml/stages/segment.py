@@ -76,18 +76,20 @@ class ProductSegmenter:
 
     name = "u2netp"
 
-    def __init__(self, weights_dir: str | Path | None = None, device: torch.device | str = "auto"):
+    def __init__(self, weights_dir: str | Path | None = None, device: torch.device | str = "auto",
+                 input_size: int = INPUT_SIZE):
         from ml import weights
         from ml.device import resolve_device
 
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         onnx_path = weights.verify("u2netp", weights_dir)
         self.model = build_u2netp(onnx_path, self.device)
+        self.input_size = int(input_size)   # U2-Net-p is fully convolutional; 320 is its own size
 
     @torch.inference_mode()
     def predict_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """All seven raw sigmoid maps (d0 fused, d1..d6 side outputs), 320x320 float32."""
-        x = torch.from_numpy(preprocess(rgb)).to(self.device)
+        x = torch.from_numpy(preprocess(rgb, self.input_size)).to(self.device)
         outs = self.model(x)
         return [o[0, 0].float().cpu().numpy() for o in outs]
 
@@ -96,7 +98,7 @@ class ProductSegmenter:
         """Saliency probability, float32 in [0,1], **320x320** (not the input size): the
         fused map d0 min-max normalised as rembg does. Pass it to :func:`refine_mask` with
         the photo's size to get the full-resolution mask."""
-        x = torch.from_numpy(preprocess(rgb)).to(self.device)
+        x = torch.from_numpy(preprocess(rgb, self.input_size)).to(self.device)
         d0 = self.model(x)[0][0, 0].float().cpu().numpy()
         return _minmax(d0)
 

@@ -56,7 +56,7 @@ def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:
             sw = Swatch(rgb=[int(v) for v in ci.swatch.rgb], hex=ci.swatch.hex, family=ci.swatch.family,
                         file=swatch_file(ci.zone))
         items.append(Item(zone=ci.zone, box=[round(float(v), 2) for v in ci.box],
-                          file=item_file(ci.zone), swatch=sw))
+                          file=item_file(ci.zone), swatch=sw, category=ci.category))
     from ml.types import KEYPOINT_NAMES
     kps = []
     if a.kind == "person":
@@ -66,7 +66,12 @@ def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:
         source=Source(path=str(Path(img.path).resolve()), sha256=img.sha256, width=img.width, height=img.height),
         kind=a.kind, kind_confidence=round(a.kind_confidence, 4), mask=MASK_NAME, keypoints=kps, items=items,
         needs_review=a.needs_review, warnings=list(dict.fromkeys(a.warnings)),
-        engines=dict(a.engines))
+        engines=dict(a.engines), category=_category(a))
+
+
+def _category(a: Analysis) -> dict | None:
+    cat = a.category
+    return {"name": cat[0], "confidence": float(cat[1])} if cat else None
 
 
 def _takes_work(pipeline) -> bool:

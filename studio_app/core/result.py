@@ -20,10 +20,16 @@ Schema version 1 (keys marked * are the external contract and always present)::
      "model_mask": str | null,         # the model's own mask, kept once the operator edits
      "engines": {stage: model id},
      "kind_override": bool,
-     "card": {"code": str, "format": str} | null}   # a barcode/QR card photo (schema 2): "items": []
+     "card": {"code": str, "format": str} | null,   # a barcode/QR card photo (schema 2): "items": []
+     "category": {"name": str, "confidence": float} | null}   # schema 2, product photos
 
 The catalog fields (item ``sku``/``view``/``main``, ``card``) mirror ``<out>/catalog.sqlite``
 (``studio_app.core.catalog``), which is their one home; older documents read them as absent.
+
+Schema 2 adds the product category (issue 16): ``category`` of a product photo (a class of
+``ml.category.CLASSES`` or "other", with the classifier's calibrated confidence) and
+``category`` (a name) on each item: the product's for the product item, the garment zone's
+for a person's items. Both are optional: documents of schema 1 read as "no category".
 """
 from __future__ import annotations
 
@@ -78,6 +84,7 @@ class Item:
     sku: str | None = None          # catalog assignment (mirrors catalog.sqlite)
     view: str | None = None
     main: bool = False
+    category: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "Item":
@@ -94,7 +101,28 @@ class Item:
                    swatch=Swatch.from_dict(sw) if sw else None,
                    locked=bool(d.get("locked", False)),
                    sku=str(sku) if sku else None, view=str(view) if view else None,
-                   main=bool(d.get("main", False)))
+                   main=bool(d.get("main", False)),
+                   category=_category_name(d.get("category")))
+
+
+def _category_name(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise DocumentError(f"a category must be a non-empty name, got {v!r}")
+    return v
+
+
+def category_from_dict(v: Any) -> dict | None:
+    """``{"name", "confidence"}`` checked (None when absent: older documents, person photos)."""
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise DocumentError(f"the category must be an object with name and confidence, got {v!r}")
+    conf = float(v.get("confidence", 1.0))
+    if not 0.0 <= conf <= 1.0:
+        raise DocumentError(f"the category confidence must be within 0..1, got {conf!r}")
+    return {"name": _category_name(v.get("name")), "confidence": conf}
 
 
 @dataclass
@@ -128,6 +156,7 @@ class ResultDocument:
     engines: dict = field(default_factory=dict)
     kind_override: bool = False
     card: dict | None = None        # {"code", "format"}: a barcode card photo (not exported)
+    category: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     # ---- (de)serialisation -------------------------------------------------------
@@ -177,6 +206,7 @@ class ResultDocument:
                 engines=dict(d.get("engines") or {}),
                 kind_override=bool(d.get("kind_override", False)),
                 card=_card(d.get("card")),
+                category=category_from_dict(d.get("category")),
             )
         except DocumentError:
             raise

@@ -301,6 +301,7 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
                "colour_hex": it.swatch.hex if it.swatch else "", "family": it.swatch.family if it.swatch else "",
                "swatch_file": "", "source_path": doc.source.path, "source_sha256": doc.source.sha256,
                "preset": preset.name}
+        row.update(_category_fields(doc, it))
         family = it.swatch.family if it.swatch else None
         try:
             res = _produce(img_out, out, state, report, overwrite, preset,
@@ -342,6 +343,20 @@ class _SourceError(Exception):
     pass
 
 
+def _category_fields(doc: ResultDocument, it) -> dict:
+    """Shop-feed columns of one item (studio_app.core.categories): the photo's category for
+    the product, the garment zone's for a person's items; empty when there is none."""
+    from studio_app.core.categories import CategoryTableError, feed_fields
+    cat = getattr(doc, "category", None)
+    if it.zone != "product" or cat is None:
+        cat = getattr(it, "category", None)
+    try:
+        return feed_fields(cat)
+    except CategoryTableError as exc:     # a broken studio table: the name still goes out
+        log.warning("%s", exc)
+        return feed_fields(cat, table={})
+
+
 def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
     from ml.io import ImageLoadError, exif_for_export, load_image
     src = Path(doc.source.path)
@@ -370,7 +385,7 @@ def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> tuple[bytes
     rgb, mask, exif = loaded
     if it.zone == "product" and mask is None:
         raise _SourceError("the product has no mask file; process the photo again")
-    r = render.render_full(rgb, mask, it.zone, it.box, preset)
+    r = render.render_full(rgb, mask, it.zone, it.box, preset, plan_mod.category_name(doc, it))
     data, _q = render.encode(r.image, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
     return data, {"subject": r.subject, "upscale": r.upscale, "white": r.white}
 

@@ -12,9 +12,14 @@ from pathlib import Path
 
 from studio_app.core import atomic
 
+from studio_app.core.categories import FEED_COLUMNS
+
+# The category columns (issue 16) carry what a Google Merchant feed (google_product_category,
+# product_type) and a Shopify product CSV (Product Category, Type) need; no feed file of its
+# own is written yet.
 COLUMNS = ("sku", "shot", "zone", "view", "file", "width", "height", "colour_hex", "family",
            "swatch_file", "source_path", "source_sha256", "preset", "preflight", "notes",
-           "catalog_view", "position")
+           "catalog_view", "position") + FEED_COLUMNS
 
 
 def paths(out_dir: str | Path, preset_name: str) -> tuple[Path, Path]:

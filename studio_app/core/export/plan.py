@@ -159,6 +159,8 @@ def _release_changed(namer: naming.Namer, pairs: list[tuple[str, str | None]]) -
 def _outputs(doc, it, key, cand, row, sw_cand, mask_sha, preset: Preset, namer: naming.Namer) -> Planned:
     fp_base = {"v": RENDER_VERSION, "src": doc.source.sha256, "mask": mask_sha, "zone": it.zone,
                "box": [round(v, 2) for v in it.box], "preset": preset.digest}
+    if preset.category_framing and it.zone == "product":   # a changed category may re-frame
+        fp_base["category"] = category_name(doc, it)
     img = Output("image", namer.assign(key, cand), key, _sha(json.dumps(fp_base, sort_keys=True).encode()))
     sw = None
     if sw_cand:
@@ -167,3 +169,9 @@ def _outputs(doc, it, key, cand, row, sw_cand, mask_sha, preset: Preset, namer: 
         sw = Output("swatch", namer.assign(key + "/swatch", sw_cand), key + "/swatch",
                     _sha(json.dumps(fp, sort_keys=True).encode()))
     return Planned(it, img, sw, row)
+
+
+def category_name(doc: ResultDocument, it) -> str | None:
+    """The category an item is framed and listed by: the photo's for a product, else the item's."""
+    cat = doc.category if it.zone == "product" else None
+    return cat["name"] if cat else it.category

@@ -23,6 +23,8 @@ from typing import Any
 
 from ml.types import ZONES
 
+from . import framing
+
 ENV_VAR = "STUDIO_CATALOG_PRESETS"
 FORMATS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 CHECKS = ("background", "fill", "min_long_side", "max_long_side", "min_size", "max_pixels",
@@ -80,6 +82,7 @@ class Preset:
     source: str = ""                # the file it came from ("" for presets built in code)
     description: str = ""
     digest: str = field(default="", compare=False)   # content hash: a changed preset re-renders
+    category_framing: tuple = ()    # ((category or "tall", framing.Framing), ...): see framing.py
 
     @property
     def aspect(self) -> float:
@@ -212,7 +215,7 @@ def _resolve_extends(raw: dict, path: Path, seen: tuple) -> dict:
 _FIELDS = {"name", "title", "description", "canvas", "min_long_side", "max_long_side", "min_size",
            "max_megapixels", "upscale", "fit", "background", "fill", "min_fill", "format", "quality",
            "max_file_mb", "exif", "swatch", "template", "views", "zones", "checks", "extends",
-           "image_codes", "shop_file", "on_model"}
+           "image_codes", "shop_file", "on_model", "category_framing"}
 SHOP_FILES = ("shopify", "google_merchant")
 
 
@@ -363,7 +366,8 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
                   background=(bg[0], bg[1], bg[2]), fill=fill, min_fill=min_fill, format=fmt,
                   quality=quality, max_file_bytes=int(max_mb * 1024 * 1024), exif=exif, swatch=swatch,
                   template=template, views=views, zones=tuple(zones_raw), checks=checks,
-                  image_codes=image_codes, shop_file=shop_file, on_model=on_model, source=str(source), digest=digest)
+                  image_codes=image_codes, shop_file=shop_file, on_model=on_model, source=str(source), digest=digest,
+                  category_framing=framing.parse(d.get("category_framing"), fill, v.err))
 
 
 def _image_codes(v: _V, raw: Any) -> dict | None:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
+from . import framing
 from .presets import Preset
 
 PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -140,15 +141,46 @@ def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
-def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset) -> np.ndarray:
+def render_product(rgb: np.ndarray, mask: np.ndarray, preset: Preset, category: str | None = None,
+                   background=None) -> np.ndarray:
+    """The product on the preset's canvas (``background`` overrides the preset's colour: the
+    pre-flight renders the mask itself on black to know where the subject landed)."""
+    bg = preset.background if background is None else background
     box = _mask_box(mask)
     if box is None:
         raise ValueError("the product mask is empty: nothing to place on the background")
     bw, bh = box[2] - box[0], box[3] - box[1]
-    # preset canvas: the product's limiting side fills `fill` of the canvas
-    s = preset.fill * min(preset.width / bw, preset.height / bh)
+    rule = framing.choose(preset.category_framing, category, bw, bh)
+    if rule is None:
+        # preset canvas: the product's limiting side fills `fill` of the canvas
+        s = preset.fill * min(preset.width / bw, preset.height / bh)
+        cw, ch = canvas_size(preset, 1.0 / s)
+        return compose(rgb, mask, cw, ch, preset.fill, bg)
+    s = min(rule.fill_x * preset.width / bw, rule.fill_y * preset.height / bh)
     cw, ch = canvas_size(preset, 1.0 / s)
-    return compose(rgb, mask, cw, ch, preset.fill, preset.background)
+    fill = s * cw / preset.width / min(cw / bw, ch / bh)   # the same scale, as compose's `fill`
+    img = compose(rgb, mask, cw, ch, min(1.0, fill), bg)
+    if rule.baseline is not None:
+        img = _to_baseline(img, bh * s * cw / preset.width, rule.baseline, bg)
+    return img
+
+
+def _to_baseline(img: np.ndarray, product_h: float, baseline: float, background) -> np.ndarray:
+    """Move the centred product up or down so its bottom edge lies at ``baseline`` of the
+    height (never out of the frame); the uncovered rows are background."""
+    h = img.shape[0]
+    bottom = (h + product_h) / 2.0
+    dy = int(round(baseline * h - bottom))
+    dy = max(-int((h - product_h) / 2), min(int((h - product_h) / 2), dy))
+    if dy == 0:
+        return img
+    out = np.empty_like(img)
+    out[:] = np.asarray(background, np.uint8)
+    if dy > 0:
+        out[dy:] = img[:h - dy]
+    else:
+        out[:h + dy] = img[-dy:]
+    return out
 
 
 def compose(rgb: np.ndarray, mask: np.ndarray, width: int, height: int, fill: float,
@@ -188,8 +220,9 @@ def _compose_local(rgb, mask, width, height, fill, background) -> np.ndarray:
     return out
 
 
-def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> np.ndarray:
-    return render_full(rgb, mask, zone, box, preset).image
+def render_item(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset,
+                category: str | None = None) -> np.ndarray:
+    return render_full(rgb, mask, zone, box, preset, category).image
 
 
 @dataclass
@@ -210,7 +243,8 @@ def _zone_scale(box, preset: Preset, shape) -> float:
     return cw / bw if preset.fit == "crop" else min(cw / bw, ch / bh)
 
 
-def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset) -> Rendered:
+def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset: Preset,
+                category: str | None = None) -> Rendered:
     """The catalog image with what pre-flight needs to check it: the subject's mask on the canvas
     (products, and on-model images when the preset puts them on white) and the enlargement."""
     from . import cutout
@@ -228,9 +262,9 @@ def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset
         soft[y0:y1, x0:x1] = np.where(a > 0.5, 255, 0).astype(np.uint8)
         if _mask_box(soft) is None:
             soft = mask
-        img = render_product(clean, soft, preset)
-        subject = compose(np.repeat(soft[..., None], 3, axis=2), soft, img.shape[1], img.shape[0], preset.fill,
-                          (0, 0, 0))[..., 0]
+        img = render_product(clean, soft, preset, category)
+        subject = render_product(np.repeat(soft[..., None], 3, axis=2), soft, preset, category,
+                                 background=(0, 0, 0))[..., 0]
         bw, bh = region[2] - region[0], region[3] - region[1]
         return Rendered(img, subject, preset.fill * min(img.shape[1] / bw, img.shape[0] / bh), True)
     if preset.on_model == "white" and mask is not None:

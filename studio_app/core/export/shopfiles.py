@@ -9,6 +9,11 @@
   comma-separated, at most 10), ``color``; plus ``google_product_category`` and ``product_type`` when
   a product has a category.
 
+A product's category is the shot list's, else the category the analysis gave its images (the
+classifier's for a packshot, the garment zone's for an on-model item); the shop fields come from
+the one mapping table ``resources/categories.json`` (``studio_app.core.categories``). A category
+the table does not know (a studio's own word from its shot list) is passed on as ``product_type``.
+
 Only images that belong to a product (SKU) are listed. Image links are ``--image-base-url`` +
 file name; without it they are the bare file names and the export says so.
 """
@@ -16,17 +21,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 from urllib.parse import quote
 
 from studio_app.core import atomic
+from studio_app.core.categories import CategoryTableError, feed_fields
 
 SHOPIFY_NAME = "shopify-products.csv"
 MERCHANT_NAME = "google-merchant-feed.tsv"
 SHOPIFY_COLUMNS = ("Handle", "Title", "Option1 Name", "Option1 Value", "Variant SKU", "Image Src",
-                   "Image Position", "Image Alt Text")
+                   "Image Position", "Image Alt Text", "Product Category", "Type")
 MERCHANT_COLUMNS = ("id", "title", "image_link", "additional_image_link", "color")
 MERCHANT_CATEGORY_COLUMNS = ("google_product_category", "product_type")
 MAX_ADDITIONAL = 10
@@ -66,13 +71,15 @@ def shopify_csv(rows: list[dict], products: dict, base: str | None) -> str:
     for sku, imgs in sorted(product_images(rows).items()):
         p = products[sku]
         colour = _colour(p, imgs)
+        shop = shop_fields(category_of(p, imgs))
         for i, r in enumerate(imgs, start=1):
             alt = " - ".join(x for x in (p.title(), colour, r.get("catalog_view") or "") if x)
             first = i == 1
             w.writerow([handle(sku), p.title() if first else "",
                         ("Color" if colour else "Title") if first else "",
                         (colour or "Default Title") if first else "", sku if first else "",
-                        _link(base, r["file"]), i, alt])
+                        _link(base, r["file"]), i, alt,
+                        shop["shopify_product_category"] if first else "", shop["shopify_type"] if first else ""])
     return buf.getvalue()
 
 
@@ -82,7 +89,8 @@ def _tsv(v: str) -> str:
 
 def merchant_tsv(rows: list[dict], products: dict, base: str | None) -> str:
     imgs_by = product_images(rows)
-    with_cat = any(products[s].category for s in imgs_by)
+    cats = {s: category_of(products[s], imgs) for s, imgs in imgs_by.items()}
+    with_cat = any(cats.values())
     cols = MERCHANT_COLUMNS + (MERCHANT_CATEGORY_COLUMNS if with_cat else ())
     lines = ["\t".join(cols)]
     for sku, imgs in sorted(imgs_by.items()):
@@ -90,25 +98,29 @@ def merchant_tsv(rows: list[dict], products: dict, base: str | None) -> str:
         vals = [sku, p.title(), _link(base, imgs[0]["file"]),
                 ",".join(_link(base, r["file"]) for r in imgs[1:1 + MAX_ADDITIONAL]), _colour(p, imgs)]
         if with_cat:
-            vals += [google_category(p.category), p.category]
+            f = shop_fields(cats[sku])
+            vals += [f["google_product_category"], f["product_type"]]
         lines.append("\t".join(_tsv(v) for v in vals))
     return "\n".join(lines) + "\n"
 
 
-def google_category(category: str) -> str:
-    """The Google product category for our category, from ``resources/categories.json`` when that
-    mapping is there (``{category: {"google_product_category": ...}}``), else ""."""
+def category_of(product, imgs: list[dict]) -> str:
+    """The shot list's category, else the one the analysis gave the product's images."""
+    return product.category or next((r["category"] for r in imgs if r.get("category")), "")
+
+
+def shop_fields(category: str) -> dict[str, str]:
+    """The shop columns of a category (``studio_app.core.categories.feed_fields``); a name the
+    mapping table does not know is kept as ``product_type``."""
     if not category:
-        return ""
+        return feed_fields(None)
     try:
-        from studio_app.core.paths import resources_dir
-        data = json.loads((resources_dir() / "categories.json").read_text(encoding="utf-8"))
-    except (ImportError, OSError, ValueError, AttributeError):
-        return ""
-    entry = data.get(category) if isinstance(data, dict) else None
-    if entry is None and isinstance(data, dict) and isinstance(data.get("categories"), dict):
-        entry = data["categories"].get(category)
-    return str(entry.get("google_product_category", "")) if isinstance(entry, dict) else ""
+        f = feed_fields(category)
+    except CategoryTableError:              # a broken studio table: the name still goes out
+        f = feed_fields(category, table={})
+    if not f["product_type"] and category != "other":
+        f["product_type"] = category
+    return f
 
 
 def write(out: Path, preset, rows: list[dict], arrangement, base: str | None, report) -> Path | None:
