@@ -19,7 +19,7 @@ Every photo goes once through the real pipeline (``ml.pipeline.Pipeline.analyze`
 * **cut-out IoU / boundary F1 (2 px) / alpha MAE** on ``cutouts/shop_saleor`` (exact alpha),
   side by side with rembg's u2netp on the same photos (same model file, no download).
 
-    python bench/quality.py [--limit N] [--json out.json] [--no-rembg] [--device cpu]
+    python bench/quality.py [--limit N] [--json out.json] [--cache records.jsonl] [--no-rembg] [--device cpu]
 """
 from __future__ import annotations
 
@@ -70,14 +70,11 @@ def photo_list(limit: int | None) -> list[dict]:
                      "colour_label": e.get("colour_label")})
     for p in sorted((SALEOR / "images").glob("*.jpg")):
         rows.append({"file": str(p.relative_to(common.DEV)), "truth": "product", "group": "cutouts/shop_saleor"})
-    if limit:
-        per: dict[str, int] = {}
-        keep = []
+    if limit:       # an even spread over each group, not its first N
+        by: dict[str, list[dict]] = {}
         for r in rows:
-            if per.get(r["group"], 0) < limit:
-                keep.append(r)
-                per[r["group"]] = per.get(r["group"], 0) + 1
-        rows = keep
+            by.setdefault(r["group"], []).append(r)
+        rows = [r for g in by.values() for r in g[::max(1, -(-len(g) // limit))]]
     return rows
 
 
@@ -163,69 +160,88 @@ def garment_mapping():
 
 # ---- one pass over the photos -------------------------------------------------------------------
 
-def analyse_all(rows: list[dict], device: str, log) -> tuple[dict, dict]:
+class Context:
+    """What scoring a photo needs besides the photo: CCP names/zones, the parser mapping, COCO."""
+
+    def __init__(self):
+        self.names, self.zones = ccp_names_and_zones()
+        self.gmap = garment_mapping()
+        coco = json.loads(COCO_KP.read_text()) if COCO_KP.exists() else {"images": [], "annotations": []}
+        self.coco_anns: dict[str, list[dict]] = {}
+        for im in coco["images"]:
+            self.coco_anns[im["file_name"]] = [an for an in coco["annotations"] if an["image_id"] == im["id"]]
+
+
+def score_photo(r: dict, a, ctx: Context) -> dict:
+    """Everything measured on one analysed photo (a JSON-able record)."""
+    why = "; ".join(w for w in a.warnings if "person or a product" in w)
+    rec = {"file": r["file"], "group": r["group"], "truth": r["truth"], "kind": a.kind,
+           "conf": round(a.kind_confidence, 3), "review": a.needs_review, "why": why}
+    boxes = {it.zone: it.box for it in a.items}
+    if r["file"].startswith("persons/ccp/photos/"):
+        lab = cv2.imread(str(CCP / "labels" / (Path(r["file"]).stem + ".png")), cv2.IMREAD_UNCHANGED)
+        rec["zones"] = {}
+        for z in ZONE_GROUPS:
+            region = np.isin(lab, [ctx.names.index(n) for n in ctx.zones[z]])
+            if region.sum() >= 200:
+                rec["zones"][z] = box_coverage(region, boxes.get(z))
+        rec["parse"] = _score_parse(a, lab, ctx.names, ctx.gmap)
+    if r.get("colour_label"):
+        sw = next((it.swatch for it in a.items if it.zone == swatch_zone(r["category"])), None)
+        if sw is None and a.kind == "product":
+            sw = next((it.swatch for it in a.items if it.zone == "product"), None)
+        rec["swatch"] = {"label": family_of_label(r["colour_label"]), "got": sw.family if sw is not None else None}
+    anns = ctx.coco_anns.get(Path(r["file"]).name) if r["file"].startswith("persons/mmpose_coco/") else None
+    if anns:
+        big = max(anns, key=lambda an: an["bbox"][2] * an["bbox"][3])
+        rec["pck"] = pck(a.keypoints.xy, a.keypoints.score, big)
+    if r["group"] == "cutouts/shop_saleor":
+        gt = cv2.imread(str(SALEOR / "gt" / (Path(r["file"]).stem + ".png")), cv2.IMREAD_GRAYSCALE)
+        rec["cut"] = cutout_scores(a.mask.astype(np.float32) / 255.0, gt.astype(np.float32) / 255.0)
+    return rec
+
+
+def analyse_all(rows: list[dict], device: str, cache: Path | None, log) -> list[dict]:
+    """One record per photo; records already in ``cache`` (JSON lines) are reused, new ones
+    appended, so an interrupted run resumes where it stopped."""
     from ml.io import load_image
     from ml.pipeline import Pipeline
-    pipe = Pipeline(device=device)
-    pipe.warm_up()
-    names, zones = ccp_names_and_zones()
-    gmap = garment_mapping()
-    coco = json.loads(COCO_KP.read_text()) if COCO_KP.exists() else {"images": [], "annotations": []}
-    coco_by_file = {im["file_name"]: im["id"] for im in coco["images"]}
-    acc: dict = {"route": [], "zone": {z: [] for z in ZONE_GROUPS}, "swatch": [], "pck": [0, 0],
-                 "cut": [], "parse_inter": {}, "parse_union": {}, "seconds": []}
-    cut_masks: dict[str, np.ndarray] = {}
-    for i, r in enumerate(rows):
-        path = common.DEV / r["file"]
+    done: dict[str, dict] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                done[rec["file"]] = rec
+    todo = [r for r in rows if r["file"] not in done]
+    log(f"{len(rows)} photos, {len(rows) - len(todo)} from the cache")
+    if todo:
+        pipe = Pipeline(device=device)
+        pipe.warm_up()
+        ctx = Context()
+    for i, r in enumerate(todo):
         try:
-            img = load_image(path)
+            img = load_image(common.DEV / r["file"])
             t = time.perf_counter()
             a = pipe.analyze(img)
-            acc["seconds"].append(time.perf_counter() - t)
+            rec = {**score_photo(r, a, ctx), "seconds": round(time.perf_counter() - t, 3)}
         except Exception as exc:           # a photo the pipeline refuses counts as misrouted
-            acc["route"].append({**r, "kind": "error", "conf": 0.0, "review": True, "why": str(exc)[:200]})
-            continue
-        why = "; ".join(w for w in a.warnings if "person or a product" in w)
-        acc["route"].append({"file": r["file"], "group": r["group"], "truth": r["truth"], "kind": a.kind,
-                             "conf": round(a.kind_confidence, 3), "review": a.needs_review, "why": why})
-        boxes = {it.zone: it.box for it in a.items}
-        if r["file"].startswith("persons/ccp/photos/"):
-            lab = cv2.imread(str(CCP / "labels" / (Path(r["file"]).stem + ".png")), cv2.IMREAD_UNCHANGED)
-            for z in ZONE_GROUPS:
-                ids = [names.index(n) for n in zones[z]]
-                cov = box_coverage(np.isin(lab, ids), boxes.get(z))
-                if np.isfinite(cov) and np.isin(lab, ids).sum() >= 200:
-                    acc["zone"][z].append(cov)
-            _score_parse(acc, a, lab, names, gmap)
-        if r.get("colour_label"):
-            sw = next((it.swatch for it in a.items if it.zone == swatch_zone(r["category"])), None)
-            if sw is None and a.kind == "product":
-                sw = next((it.swatch for it in a.items if it.zone == "product"), None)
-            acc["swatch"].append({"file": r["file"], "label": family_of_label(r["colour_label"]),
-                                  "got": sw.family if sw is not None else None})
-        if Path(r["file"]).name in coco_by_file and r["file"].startswith("persons/mmpose_coco/"):
-            anns = [an for an in coco["annotations"] if an["image_id"] == coco_by_file[Path(r["file"]).name]]
-            if anns:
-                big = max(anns, key=lambda an: an["bbox"][2] * an["bbox"][3])
-                c, n = pck(a.keypoints.xy, a.keypoints.score, big)
-                acc["pck"][0] += c
-                acc["pck"][1] += n
-        if r["group"] == "cutouts/shop_saleor":
-            cut_masks[r["file"]] = a.mask
-            gt = cv2.imread(str(SALEOR / "gt" / (Path(r["file"]).stem + ".png")), cv2.IMREAD_GRAYSCALE)
-            acc["cut"].append({"file": r["file"], "kind": a.kind,
-                               **cutout_scores(a.mask.astype(np.float32) / 255.0, gt.astype(np.float32) / 255.0)})
+            rec = {"file": r["file"], "group": r["group"], "truth": r["truth"], "kind": "error",
+                   "conf": 0.0, "review": True, "why": str(exc)[:200]}
+        done[r["file"]] = rec
+        if cache is not None:
+            with cache.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
         if (i + 1) % 25 == 0:
-            log(f"  {i + 1}/{len(rows)} photos")
-    acc["garment_classes"] = list(gmap[0]) if gmap else None
-    return acc, cut_masks
+            log(f"  {i + 1}/{len(todo)} photos")
+    return [done[r["file"]] for r in rows]
 
 
-def _score_parse(acc: dict, a, lab: np.ndarray, names: list[str], gmap) -> None:
+def _score_parse(a, lab: np.ndarray, names: list[str], gmap) -> dict | None:
+    """Per class (intersection, union) pixel counts of the parser's map against CCP's labels."""
     labels = getattr(a, "garments", None)
     labels = getattr(labels, "labels", labels)
     if gmap is None or labels is None:
-        return
+        return None
     classes, mapping = gmap
     lut = np.zeros(256, np.uint8)
     for i, n in enumerate(names):
@@ -235,9 +251,8 @@ def _score_parse(acc: dict, a, lab: np.ndarray, names: list[str], gmap) -> None:
     pred = np.asarray(labels)
     if pred.shape != gt.shape:
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
-    for k, c in enumerate(classes):
-        acc["parse_inter"][c] = acc["parse_inter"].get(c, 0) + int(((pred == k) & (gt == k)).sum())
-        acc["parse_union"][c] = acc["parse_union"].get(c, 0) + int(((pred == k) | (gt == k)).sum())
+    return {c: (int(((pred == k) & (gt == k)).sum()), int(((pred == k) | (gt == k)).sum()))
+            for k, c in enumerate(classes)}
 
 
 def rembg_scores(files: list[str], log) -> list[dict] | None:
@@ -262,33 +277,41 @@ def rembg_scores(files: list[str], log) -> list[dict] | None:
 
 # ---- summary and table ----------------------------------------------------------------------------
 
-def summarise(acc: dict, peer: list[dict] | None) -> dict:
-    route = acc["route"]
-    res: dict = {"routing": {}, "zones": {}, "misrouted": [r for r in route if r["kind"] != r["truth"]]}
+def summarise(recs: list[dict], peer: list[dict] | None) -> dict:
+    res: dict = {"routing": {}, "zones": {}, "misrouted": [r for r in recs if r["kind"] != r["truth"]]}
     for t in ("person", "product", "all"):
-        sel = [r for r in route if t == "all" or r["truth"] == t]
+        sel = [r for r in recs if t == "all" or r["truth"] == t]
         if sel:
             res["routing"][t] = {"n": len(sel), "acc": float(np.mean([r["kind"] == r["truth"] for r in sel])),
                                  "review": float(np.mean([bool(r["why"]) for r in sel]))}
-    groups = sorted({r["group"] for r in route})
-    res["routing_by_group"] = {g: float(np.mean([r["kind"] == r["truth"] for r in route if r["group"] == g]))
+    groups = sorted({r["group"] for r in recs})
+    res["routing_by_group"] = {g: float(np.mean([r["kind"] == r["truth"] for r in recs if r["group"] == g]))
                                for g in groups}
-    for z, v in acc["zone"].items():
+    for z in ZONE_GROUPS:
+        v = [r["zones"][z] for r in recs if z in r.get("zones", {})]
         if v:
             res["zones"][z] = {"n": len(v), "coverage": float(np.mean(v))}
-    if acc["swatch"]:
-        res["swatch"] = {"n": len(acc["swatch"]),
-                         "acc": float(np.mean([s["got"] == s["label"] for s in acc["swatch"]]))}
-    if acc["pck"][1]:
-        res["pck"] = {"n_joints": acc["pck"][1], "pck": acc["pck"][0] / acc["pck"][1]}
-    if acc["parse_union"]:
-        iou = {c: acc["parse_inter"][c] / u for c, u in acc["parse_union"].items() if u > 0}
+    sw = [r["swatch"] for r in recs if "swatch" in r]
+    if sw:
+        res["swatch"] = {"n": len(sw), "acc": float(np.mean([s["got"] == s["label"] for s in sw]))}
+    pk = [r["pck"] for r in recs if "pck" in r]
+    if pk and sum(n for _, n in pk):
+        res["pck"] = {"n_joints": sum(n for _, n in pk), "pck": sum(c for c, _ in pk) / sum(n for _, n in pk)}
+    parses = [r["parse"] for r in recs if r.get("parse")]
+    if parses:
+        inter = {c: sum(p[c][0] for p in parses) for c in parses[0]}
+        union = {c: sum(p[c][1] for p in parses) for c in parses[0]}
+        iou = {c: inter[c] / union[c] for c in union if union[c] > 0}
         res["garment_iou"] = iou
+        res["garment_n"] = len(parses)
         res["garment_miou"] = float(np.mean([iou[c] for c in PARSE_EVAL if c in iou]))
-    for name, rows in (("ours", acc["cut"]), ("rembg", peer)):
+    cuts = [r["cut"] for r in recs if "cut" in r]
+    for name, rows in (("ours", cuts), ("rembg", peer)):
         if rows:
-            res.setdefault("cutout", {"n": len(rows)})[name] = {k: float(np.mean([r[k] for r in rows])) for k in ("iou", "bf1", "mae")}
-    res["seconds_per_photo"] = float(np.mean(acc["seconds"])) if acc["seconds"] else None
+            res.setdefault("cutout", {"n": len(rows)})[name] = {
+                k: float(np.mean([r[k] for r in rows])) for k in ("iou", "bf1", "mae")}
+    secs = [r["seconds"] for r in recs if "seconds" in r]
+    res["seconds_per_photo"] = float(np.mean(secs)) if secs else None
     return res
 
 
@@ -299,7 +322,7 @@ def markdown(res: dict) -> str:
         L.append(f"| routing accuracy, {t} photos | {v['n']} | {v['acc']:.3f} (unsure: {v['review']:.0%}) "
                  f"| {tgt.get(t, '')} |")
     if "garment_iou" in res:
-        L.append(f"| garment mIoU (skin/hair/top/bottom/dress/shoes), CCP | {res['zones'].get('top', {}).get('n', '')} | {res['garment_miou']:.3f} | ≥ 0.65 |")
+        L.append(f"| garment mIoU (skin/hair/top/bottom/dress/shoes), CCP | {res['garment_n']} | {res['garment_miou']:.3f} | ≥ 0.65 |")
         L.append("| garment IoU per class | | " + ", ".join(f"{c} {v:.2f}" for c, v in res["garment_iou"].items())
                  + " | |")
     else:
@@ -330,6 +353,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="at most N photos per group (a quick run)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-rembg", action="store_true", help="skip the rembg side-by-side")
+    ap.add_argument("--cache", help="per-photo records (JSON lines): reused, and new ones appended")
     ap.add_argument("--json", "--out", dest="json", help="also write the figures (and misrouted photos) here")
     args = ap.parse_args(argv)
     common.require_dev()
@@ -338,12 +362,12 @@ def main(argv=None) -> int:
         print(s, file=sys.stderr, flush=True)
 
     rows = photo_list(args.limit)
-    log(f"{len(rows)} photos")
-    acc, cut_masks = analyse_all(rows, args.device, log)
-    peer = None if args.no_rembg else rembg_scores(sorted(cut_masks), log)
-    res = summarise(acc, peer)
+    recs = analyse_all(rows, args.device, Path(args.cache) if args.cache else None, log)
+    saleor = [r["file"] for r in recs if "cut" in r]
+    peer = None if args.no_rembg else rembg_scores(saleor, log)
+    res = summarise(recs, peer)
     res["machine"] = common.machine()
-    res["photos"] = acc["route"]
+    res["photos"] = recs
     return common.emit(res, markdown(res), args.json)
 
 

@@ -87,6 +87,52 @@ class Pipeline:
         return {"pose": self.pose_engine_name, "segmentation": self.seg_engine_name,
                 "device": str(self.device)}
 
+    # ---- routing ----------------------------------------------------------------------
+    def _salient(self, work: np.ndarray, img, timings: dict) -> np.ndarray:
+        """U2-Net-p's salient-object map (320x320) of the working copy. It is the one heavy
+        network: let the background full decode finish first, then give it every core (quiet
+        2-core machine: 0.2 s wait + 0.36 s beats 0.73 s on one core beside the decoder)."""
+        import torch
+        threads = heavy_threads() if self.device.type == "cpu" else torch.get_num_threads()
+        if threads > torch.get_num_threads() and hasattr(img, "result") and not getattr(img, "done", True):
+            t_wait = time.perf_counter()
+            img.result()
+            timings["wait_decode"] = time.perf_counter() - t_wait
+        with torch_threads(threads):
+            return self.segmenter.predict(work)
+
+    def _route(self, work: np.ndarray, pose: PoseResult, img, force_kind: str | None, timings: dict):
+        """(decision, the pose to use, the salient map or None). A clear detection decides at
+        once; otherwise the body evidence (ml.stages.classify) is gathered: the salient map,
+        skin, frame cuts, the landmark model seeded from the salient mask."""
+        if force_kind is not None and force_kind not in ("person", "product"):
+            raise ValueError(f"unknown kind {force_kind!r}")
+        first = classify.decide_kind(pose)
+        if force_kind is None and first.kind == "person" and first.confidence >= classify.CLEAR:
+            return first, pose, None
+        if force_kind == "person" and pose.person_score > 0:
+            return classify.KindDecision("person", 1.0, "chosen by the operator"), pose, None
+        salient = self._salient(work, img, timings)
+        h, w = work.shape[:2]
+        subject = cv2.resize(salient, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
+        seeded = None
+        t = time.perf_counter()
+        if pose.person_score <= 0 and hasattr(self.pose, "estimate_seeded"):
+            seeded = self.pose.estimate_seeded(work, subject)
+        timings["seeded_pose"] = time.perf_counter() - t
+        garments = self._parse_garments(work) if hasattr(self, "_parse_garments") else None
+        ev = classify.body_evidence(work, subject, pose, seeded, garments)
+        decision = classify.decide_kind(pose, ev)
+        if force_kind is not None:
+            decision = classify.KindDecision(force_kind, 1.0, "chosen by the operator",
+                                             seeded=force_kind == "person" and pose.person_score <= 0)
+        decision.seeded = decision.seeded and seeded is not None
+        if decision.seeded:
+            pose = seeded
+        elif decision.kind == "person" and pose.person_score <= 0:     # forced, nothing seeded
+            pose = PoseResult(0.0, Keypoints.empty(), None)
+        return decision, pose, salient
+
     # ---- the pipeline ---------------------------------------------------------------
     def analyze(self, img: LoadedImage, *, force_kind: str | None = None,
                 progress: ProgressFn | None = None, cancel: CancelFn | None = None,
@@ -126,39 +172,23 @@ class Pipeline:
         t = time.perf_counter()
         pose: PoseResult = self.pose.estimate(work)
         timings["pose"] = time.perf_counter() - t
-
-        decision = classify.decide_kind(pose)
-        kind, kind_conf = decision.kind, decision.confidence
-        if force_kind is not None:
-            if force_kind not in ("person", "product"):
-                raise ValueError(f"unknown kind {force_kind!r}")
-            kind, kind_conf = force_kind, 1.0
-        elif kind_conf < 0.7:
-            review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
-
-        keypoints = _scale_xy(pose.keypoints, sx, sy) if kind == "person" else Keypoints.empty()
-        items: list[CropItem] = []
+        if pose.n_persons > 1:
+            warnings.append(f"{pose.n_persons} people in the photo: the largest is used")
 
         step("segmentation", 0.4)
         t = time.perf_counter()
-        if kind == "person" and pose.mask_prob is not None and pose.person_score > 0:
+        decision, pose, salient = self._route(work, pose, img, force_kind, timings)
+        kind, kind_conf = decision.kind, decision.confidence
+        if force_kind is None and kind_conf < classify.SURE:
+            review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
+        keypoints = _scale_xy(pose.keypoints, sx, sy) if kind == "person" else Keypoints.empty()
+        items: list[CropItem] = []
+        if kind == "person" and not decision.seeded and pose.mask_prob is not None and pose.person_score > 0:
             prob = pose.mask_prob
-            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
-            mask_conf = seg_stage.mask_confidence(prob)
         else:
-            # U2-Net-p is the one heavy network: let the background full decode finish first,
-            # then give it every core (quiet 2-core machine: 0.2 s wait + 0.36 s beats 0.73 s
-            # on one core beside the decoder).
-            import torch
-            threads = heavy_threads() if self.device.type == "cpu" else torch.get_num_threads()
-            if threads > torch.get_num_threads() and hasattr(img, "result") and not getattr(img, "done", True):
-                t_wait = time.perf_counter()
-                img.result()
-                timings["wait_decode"] = time.perf_counter() - t_wait
-            with torch_threads(threads):
-                prob = self.segmenter.predict(work)
-            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
-            mask_conf = seg_stage.mask_confidence(prob)
+            prob = salient if salient is not None else self._salient(work, img, timings)
+        mask = seg_stage.refine_mask(prob, (W, H), guide=work)
+        mask_conf = seg_stage.mask_confidence(prob)
         timings["segmentation"] = time.perf_counter() - t
         if mask_conf < 0.6:
             review.append(f"the mask is uncertain (confidence {mask_conf:.2f}); check its edges")

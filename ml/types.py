@@ -70,6 +70,9 @@ class PoseResult:
     person_score: float            # detector confidence that a person is present (0 if none)
     keypoints: Keypoints
     mask_prob: np.ndarray | None   # person probability, float32 HxW at some working size (or None)
+    seeded: bool = False           # landmarks from a region seeded by a mask (no detection)
+    support: float = 0.0           # seeded: how sure the landmark model is that limbs show (0..1)
+    n_persons: int = 0             # persons the detector found (the best one is used)
 
 
 @dataclass
