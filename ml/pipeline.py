@@ -88,6 +88,14 @@ class Pipeline:
                 "device": str(self.device)}
 
     # ---- routing ----------------------------------------------------------------------
+    def _garments_for_routing(self, work: np.ndarray):
+        """The garment parser's parse of the working copy (``person_prob``, ``shares``) for the
+        routing evidence, or None while the pipeline has no garment parser."""
+        parser = getattr(self, "garment_parser", None)
+        if parser is None:
+            return None
+        return parser.parse(work)
+
     def _salient(self, work: np.ndarray, img, timings: dict) -> np.ndarray:
         """U2-Net-p's salient-object map (320x320) of the working copy. It is the one heavy
         network: let the background full decode finish first, then give it every core (quiet
@@ -117,10 +125,12 @@ class Pipeline:
         subject = cv2.resize(salient, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
         seeded = None
         t = time.perf_counter()
-        if pose.person_score <= 0 and hasattr(self.pose, "estimate_seeded"):
+        # a body without a detected face is one the frame cuts (below CUT_MIN it cannot count)
+        if (pose.person_score <= 0 and hasattr(self.pose, "estimate_seeded")
+                and (classify.frame_cut(subject) >= classify.CUT_MIN or force_kind == "person")):
             seeded = self.pose.estimate_seeded(work, subject)
         timings["seeded_pose"] = time.perf_counter() - t
-        garments = self._parse_garments(work) if hasattr(self, "_parse_garments") else None
+        garments = self._garments_for_routing(work)
         ev = classify.body_evidence(work, subject, pose, seeded, garments)
         decision = classify.decide_kind(pose, ev)
         if force_kind is not None:

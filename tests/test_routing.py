@@ -111,10 +111,10 @@ def test_several_people_the_largest_is_used_with_a_warning(cpu_processor, tmp_pa
     from ml.io import load_image
     rgb = np.asarray(Image.open(dev_file(FULL_MODEL)).convert("RGB"))
     h, w = rgb.shape[:2]
-    small = np.asarray(Image.fromarray(rgb).resize((w // 3, h // 3)))
-    canvas = np.full((h, w + w // 3, 3), 255, np.uint8)
+    small = np.asarray(Image.fromarray(rgb).resize((w // 2, h // 2)))
+    canvas = np.full((h, w + w // 2, 3), 255, np.uint8)
     canvas[:, :w] = rgb
-    canvas[h // 3: h // 3 + small.shape[0], w:] = small
+    canvas[h - small.shape[0]:, w:] = small
     path = tmp_path / "two.jpg"
     Image.fromarray(canvas).save(path, quality=92)
     a = cpu_processor.pipeline.analyze(load_image(path))

@@ -264,12 +264,11 @@ class BlazePoseResult:
         return kp
 
 
-def largest_person(dets: list[Detection], rel_score: float = 0.8) -> Detection:
-    """Of several persons, the largest (box area) among those scored at least ``rel_score`` of
-    the best: a studio photo's subject is the biggest person in it, not the sharpest face."""
-    top = dets[0].score
-    cands = [d for d in dets if d.score >= rel_score * top]
-    return max(cands, key=lambda d: float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])))
+def largest_person(dets: list[Detection]) -> Detection:
+    """Of several persons (each scored >= MIN_DETECTION_SCORE), the largest: the body scale
+    |mid-hip - above-head| of the detector's alignment points. A studio photo's subject is
+    the biggest person in it, not the one with the clearest face."""
+    return max(dets, key=lambda d: float(np.linalg.norm(d.keypoints[1] - d.keypoints[0])))
 
 
 class BlazePose:

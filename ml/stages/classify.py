@@ -32,6 +32,7 @@ from ml.types import KP, PoseResult
 BODY_CORE = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 HEAD = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 VISIBLE = 0.5
+CUT_MIN = 0.08     # a subject covering less of the top/bottom frame edge is not cut by it
 CLEAR = 0.85       # step 1 at or above this (person) needs no more evidence
 SURE = 0.7         # below this the photo is flagged "unsure whether person or product"
 
@@ -68,9 +69,9 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
     kp = pose.keypoints if pose.person_score > 0 else None
     skin = skin_model(small, kp)(small) & sub
     n = int(sub.sum())
-    edges = (subject[0], subject[-1])       # a body is cut at the chin/waist or the thighs
+    edges = (subject[0], subject[-1])
     ev = BodyEvidence(subject_share=float(subject.mean()), skin_share=float(skin.sum() / n) if n else 0.0,
-                      cut=max(float(e.mean()) for e in edges),
+                      cut=frame_cut(subject),
                       cut_both=bool(min(float(e.mean()) for e in edges) >= 0.02),
                       limbs=float(seeded.support) if seeded is not None else 0.0,
                       limb_joints=int((seeded.keypoints.score >= VISIBLE).sum()) if seeded is not None else 0)
@@ -79,6 +80,12 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
         shares = getattr(garments, "shares", None) or {}
         ev.parser_skin = float(shares.get("skin", 0.0))
     return ev
+
+
+def frame_cut(subject: np.ndarray) -> float:
+    """Share of the top or bottom frame edge the subject covers (a body cut at the chin or
+    the waist, or at the thighs)."""
+    return max(float(subject[0].mean()), float(subject[-1].mean()))
 
 
 def _pose_only(pose: PoseResult) -> tuple[float, str, int]:
@@ -135,7 +142,7 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
     facts = (f"skin {skin:.0%} of the subject, limbs {ev.limbs:.2f}, "
              f"frame cuts {ev.cut:.0%} of the top/bottom edge")
     skin_p = skin_det = float(np.clip((skin - 0.015) / 0.03, 0.0, 1.0))
-    cut_p = float(np.clip((ev.cut - 0.08) / 0.12, 0.0, 1.0))
+    cut_p = float(np.clip((ev.cut - CUT_MIN) / 0.12, 0.0, 1.0))
     limb_p = float(np.clip((ev.limbs - 0.25) / 0.15, 0.0, 1.0))
     if ev.cut_both:
         # Cut at both ends: a close-up of a worn garment shows plenty of skin (neck, arms,
