@@ -54,6 +54,7 @@ class BodyEvidence:
     limbs: float                  # seeded landmark model's limb support (0: not run / none)
     limb_joints: int              # joints the seeded model places on the subject
     cut_both: bool = False        # the frame cuts the subject at the top AND the bottom
+    colour: bool = True           # False: a black-and-white photo, where skin cannot be seen
     person_prob: float | None = None   # garment parser: the photo shows a person wearing goods
     parser_skin: float | None = None   # garment parser: skin share of the subject
 
@@ -69,10 +70,12 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
     kp = pose.keypoints if pose.person_score > 0 else None
     skin = skin_model(small, kp)(small) & sub
     n = int(sub.sum())
+    crcb = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16) - 128
+    colourful = float(np.abs(crcb).mean()) >= 2.0
     edges = (subject[0], subject[-1])
     ev = BodyEvidence(subject_share=float(subject.mean()), skin_share=float(skin.sum() / n) if n else 0.0,
                       cut=frame_cut(subject),
-                      cut_both=bool(min(float(e.mean()) for e in edges) >= 0.02),
+                      cut_both=bool(min(float(e.mean()) for e in edges) >= 0.02), colour=colourful,
                       limbs=float(seeded.support) if seeded is not None else 0.0,
                       limb_joints=int((seeded.keypoints.score >= VISIBLE).sum()) if seeded is not None else 0)
     if garments is not None:
@@ -142,17 +145,21 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
     facts = (f"skin {skin:.0%} of the subject, limbs {ev.limbs:.2f}, "
              f"frame cuts {ev.cut:.0%} of the top/bottom edge")
     skin_p = skin_det = float(np.clip((skin - 0.015) / 0.03, 0.0, 1.0))
-    cut_p = float(np.clip((ev.cut - CUT_MIN) / 0.12, 0.0, 1.0))
-    limb_p = float(np.clip((ev.limbs - 0.25) / 0.15, 0.0, 1.0))
     if ev.cut_both:
         # Cut at both ends: a close-up of a worn garment shows plenty of skin (neck, arms,
         # legs); a strap or a band running off the frame may show a little skin-like colour.
         skin_p = float(np.clip((skin - 0.20) / 0.10, 0.0, 1.0))
+    if not ev.colour:                         # black and white: skin says nothing either way
+        skin_p, skin_det = 0.5, 1.0
+        facts = "a black-and-white photo (no skin evidence), " + facts.split(", ", 1)[1]
+    cut_p = float(np.clip((ev.cut - CUT_MIN) / 0.12, 0.0, 1.0))
+    limb_p = float(np.clip((ev.limbs - 0.25) / 0.15, 0.0, 1.0))
     # No face: a body the frame cuts, with skin; the landmark model's limbs add weight.
-    body = skin_p * cut_p * (0.7 + 0.3 * limb_p)
-    # A detection (a face-like pattern over a body shape) without skin is a printed or flat
-    # garment; with skin it stays the detector's person.
-    p = max(p_pose * (0.3 + 0.7 * skin_det), body)
+    p = skin_p * cut_p * (0.7 + 0.3 * limb_p)
+    if p_pose > 0.0:
+        # A detection (a face-like pattern over a body shape) without skin is a printed or
+        # flat garment; with skin it is the detector's person, a little surer.
+        p = max(p, p_pose * (0.3 + 0.7 * skin_det) + 0.25 * skin_det * (1.0 - p_pose))
     if ev.person_prob is not None:            # the garment parser looked at the whole photo
         p = 0.5 * p + 0.5 * ev.person_prob
     return float(np.clip(p, 0.0, 1.0)), facts
