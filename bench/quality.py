@@ -145,17 +145,15 @@ def ccp_names_and_zones() -> tuple[list[str], dict[str, list[str]]]:
     return d["labels"], d["suggested_zone_mapping"]
 
 
-def garment_mapping():
-    """(classes, CCP label name -> class index) from ``ml.garments``, or None when it is absent."""
+def garment_mapping(ccp_names: list[str]):
+    """(classes, lookup CCP label index -> class index) from ``ml.garments`` (the mapping the
+    parser was trained with), or None when this build has no garment parser."""
     try:
-        import ml.garments as g
+        from ml.garments import CLASSES
+        from ml.garments.labels import ccp_lookup
     except ImportError:
         return None
-    for name in ("ccp_class_map", "CCP_TO_CLASS", "ccp_mapping", "CCP_MAPPING"):
-        m = getattr(g, name, None)
-        if m is not None:
-            return tuple(g.CLASSES), (m() if callable(m) else m)
-    return None
+    return tuple(CLASSES), np.asarray(ccp_lookup(ccp_names))
 
 
 # ---- one pass over the photos -------------------------------------------------------------------
@@ -165,7 +163,7 @@ class Context:
 
     def __init__(self):
         self.names, self.zones = ccp_names_and_zones()
-        self.gmap = garment_mapping()
+        self.gmap = garment_mapping(self.names)
         coco = json.loads(COCO_KP.read_text()) if COCO_KP.exists() else {"images": [], "annotations": []}
         self.coco_anns: dict[str, list[dict]] = {}
         for im in coco["images"]:
@@ -185,7 +183,7 @@ def score_photo(r: dict, a, ctx: Context) -> dict:
             region = np.isin(lab, [ctx.names.index(n) for n in ctx.zones[z]])
             if region.sum() >= 200:
                 rec["zones"][z] = box_coverage(region, boxes.get(z))
-        rec["parse"] = _score_parse(a, lab, ctx.names, ctx.gmap)
+        rec["parse"] = _score_parse(a, lab, ctx.gmap)
     if r.get("colour_label"):
         sw = next((it.swatch for it in a.items if it.zone == swatch_zone(r["category"])), None)
         if sw is None and a.kind == "product":
@@ -236,17 +234,13 @@ def analyse_all(rows: list[dict], device: str, cache: Path | None, log) -> list[
     return [done[r["file"]] for r in rows]
 
 
-def _score_parse(a, lab: np.ndarray, names: list[str], gmap) -> dict | None:
+def _score_parse(a, lab: np.ndarray, gmap) -> dict | None:
     """Per class (intersection, union) pixel counts of the parser's map against CCP's labels."""
     labels = getattr(a, "garments", None)
     labels = getattr(labels, "labels", labels)
     if gmap is None or labels is None:
         return None
-    classes, mapping = gmap
-    lut = np.zeros(256, np.uint8)
-    for i, n in enumerate(names):
-        v = mapping.get(n, 0) if isinstance(mapping, dict) else mapping[i]
-        lut[i] = classes.index(v) if isinstance(v, str) else int(v)
+    classes, lut = gmap
     gt = lut[lab]
     pred = np.asarray(labels)
     if pred.shape != gt.shape:

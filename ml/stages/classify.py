@@ -70,8 +70,9 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
     kp = pose.keypoints if pose.person_score > 0 else None
     skin = skin_model(small, kp)(small) & sub
     n = int(sub.sum())
+    # a black-and-white photo: no pixel anywhere has colour (skin would have some)
     crcb = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16) - 128
-    colourful = float(np.abs(crcb).mean()) >= 2.0
+    colourful = float(np.percentile(np.abs(crcb).max(axis=-1), 99)) >= 4.0
     edges = (subject[0], subject[-1])
     ev = BodyEvidence(subject_share=float(subject.mean()), skin_share=float(skin.sum() / n) if n else 0.0,
                       cut=frame_cut(subject),
