@@ -1,8 +1,10 @@
 """The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
 
     load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
-    -> classify person/product -> person: mask refine + smart crops | product: U2-Net-p
-    mask -> product box -> swatches -> review flags
+    -> classify person/product (a clear detection decides; otherwise the body evidence of
+    ml.stages.classify: U2-Net-p's salient mask, skin, frame cuts, landmarks seeded from the
+    mask) -> person: mask refine + smart crops | product: U2-Net-p mask -> product box
+    -> swatches -> review flags
 
 Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
 ``Pipeline.analyze`` is what the CLI, the GUI worker thread and the tests all call.

@@ -4,13 +4,18 @@
 in the pixels of the image it was given (the caller picks the working size, typically a long
 side of about 1024 px):
 
-* ``person_score``: the BlazePose detector's score for the best person (0.0 when no detection
+* ``person_score``: the BlazePose detector's score for the chosen (largest) person (0.0 when no detection
   reaches MediaPipe's 0.5 threshold);
 * ``keypoints``: 23 points (COCO-17 + feet). Scores are sigmoid(visibility) x the landmark
   model's pose flag; small toes always have score 0 (BlazePose has none); points outside the
   image are faded out (see :meth:`ml.models.blazepose.BlazePoseResult.keypoints23`);
 * ``mask_prob``: HxW float32 person probability at the given image size, or None without a
-  person.
+  person;
+* ``n_persons``: how many persons the detector found (the largest is used).
+
+``estimate_seeded(rgb, seed_mask)`` gives the keypoints of a body the detector misses (it
+needs a face: a shot cut at the chin or the waist, a back view, a close-up) from ROIs built
+from the mask; joints outside the frame or off the subject score 0 (:func:`seeded_pose`).
 
 Both model files are checked against ``weights/manifest.json`` (SHA-256) before loading.
 """
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 
 from ml import weights as weights_registry
-from ml.models.blazepose import BlazePose, BlazePoseResult
+from ml.models.blazepose import BLAZEPOSE_TO_23, BlazePose, BlazePoseResult, Roi
 from ml.types import Keypoints, PoseResult
 
 DETECTOR_ID = "pose_detection"
@@ -87,10 +92,9 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
 def seed_rois(box, size: tuple[int, int], cut: tuple[bool, bool] | None = None):
     """Candidate BlazePose ROIs (centre = mid-hip, side = 2.5 x hip-to-head-top) for a body
     whose visible part is ``box`` in an image of ``size`` = (w, h). Upright bodies (EXIF is
-    applied). A body the frame cuts at the top is legs with the hips at the cut; one cut at
+    applied; a catalogue shot is upright, so the ROIs are not rotated). A body the frame cuts at the top is legs with the hips at the cut; one cut at
     the bottom is a torso with the hips at or below the cut; only one inside the frame can be
     whole (a whole-body ROI on a pair of legs would put shoulders on the knees)."""
-    from ml.models.blazepose import Roi
     x0, y0, x1, y1 = box
     w, h = size
     bh = y1 - y0
@@ -135,7 +139,6 @@ def seeded_pose(model, rgb: np.ndarray, seed: np.ndarray) -> PoseResult | None:
     joints the model is surest of. Keypoint scores are BlazePose's visibility,
     0 for a joint outside the frame or off the (slightly dilated) seed mask: a joint is never
     invented on the backdrop. ``support`` (0..1) says how sure the model is that limbs show."""
-    from ml.models.blazepose import BlazePoseResult
     h, w = rgb.shape[:2]
     if seed.shape != (h, w) or seed.mean() < SEED_MIN_SHARE:
         return None
@@ -147,7 +150,7 @@ def seeded_pose(model, rgb: np.ndarray, seed: np.ndarray) -> PoseResult | None:
     fill = backdrop_colour(rgb)
     best = None
     cut = (seed[0].mean() >= _EDGE, seed[-1].mean() >= _EDGE)   # the frame cuts the body there
-    for name, roi in seed_rois(box, (w, h), cut).items():
+    for roi in seed_rois(box, (w, h), cut).values():
         lm = model.landmarks(rgb, roi, True, border=fill)
         inside = _on_mask(lm["landmarks"], near)
         sup = _support(lm, inside)
@@ -160,7 +163,6 @@ def seeded_pose(model, rgb: np.ndarray, seed: np.ndarray) -> PoseResult | None:
     # seeded scores are the joints' own visibility, kept only on the subject inside the frame.
     res.pose_flag = 1.0
     kp = res.keypoints23(w, h)
-    from ml.models.blazepose import BLAZEPOSE_TO_23
     for j, b in enumerate(BLAZEPOSE_TO_23):
         if b >= 0 and not inside[b]:
             kp.score[j] = 0.0
