@@ -20,6 +20,7 @@ Every photo goes once through the real pipeline (``ml.pipeline.Pipeline.analyze`
   side by side with rembg's u2netp on the same photos (same model file, no download).
 
     python bench/quality.py [--limit N] [--json out.json] [--cache records.jsonl] [--no-rembg] [--device cpu]
+    python bench/quality.py --compare before.json after.json
 """
 from __future__ import annotations
 
@@ -342,6 +343,25 @@ def markdown(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def compare(before: dict, after: dict) -> str:
+    """The two runs' tables side by side (rows matched by their measure)."""
+    def rows(res):
+        out = {}
+        for line in markdown(res).splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if line.startswith("|") and len(cells) == 4 and not set(cells[0]) <= {"-"}:
+                out[cells[0]] = cells
+        return out
+    b, a = rows(before), rows(after)
+    L = ["| measure | n | before | after | target |", "|---|---|---|---|---|"]
+    for key in list(dict.fromkeys([*a, *b])):
+        if key == "measure":
+            continue
+        rb, ra = b.get(key, [key, "", "–", ""]), a.get(key, [key, "", "–", ""])
+        L.append(f"| {key} | {ra[1] or rb[1]} | {rb[2]} | {ra[2]} | {ra[3] or rb[3]} |")
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, help="at most N photos per group (a quick run)")
@@ -349,7 +369,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-rembg", action="store_true", help="skip the rembg side-by-side")
     ap.add_argument("--cache", help="per-photo records (JSON lines): reused, and new ones appended")
     ap.add_argument("--json", "--out", dest="json", help="also write the figures (and misrouted photos) here")
+    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="print two earlier --json runs side by side and stop")
     args = ap.parse_args(argv)
+    if args.compare:
+        b, a = (json.loads(Path(p).read_text()) for p in args.compare)
+        print(compare(b, a))
+        return 0
     common.require_dev()
 
     def log(s):
