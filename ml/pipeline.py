@@ -1,8 +1,9 @@
 """The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
 
     load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
-    -> classify person/product -> person: mask refine + smart crops | product: U2-Net-p
-    mask -> product box -> swatches -> review flags
+    -> garment parser (11-class map + person probability) -> classify person/product
+    -> person: mask refine + garment-true zone crops | product: U2-Net-p mask -> product box
+    -> swatches (a person zone's: its garment's pixels only) -> review flags
 
 Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
 ``Pipeline.analyze`` is what the CLI, the GUI worker thread and the tests all call.
@@ -57,6 +58,7 @@ class Pipeline:
         self.seg_engine_name = seg_engine
         self._pose = None
         self._seg = None
+        self._garments = None              # GarmentParser, or the reason it is unavailable
         self._lock = threading.Lock()
 
     # ---- engines ------------------------------------------------------------------
@@ -74,11 +76,23 @@ class Pipeline:
                 self._seg = _make_seg_engine(self.seg_engine_name, self.weights_dir, self.device)
             return self._seg
 
+    @property
+    def garment_parser(self):
+        """The garment parser, or None when it cannot load (the reason goes into each photo's warnings)."""
+        with self._lock:
+            if self._garments is None:
+                try:
+                    from ml.garments import GarmentParser
+                    self._garments = GarmentParser(self.weights_dir, str(self.device))
+                except (RuntimeError, ValueError, OSError) as exc:   # WeightsError is a RuntimeError
+                    self._garments = f"the garment parser is unavailable: {exc}"
+            return None if isinstance(self._garments, str) else self._garments
+
     def warm_up(self) -> None:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
-        _ = self.pose, self.segmenter
+        _ = self.pose, self.segmenter, self.garment_parser
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
@@ -96,7 +110,6 @@ class Pipeline:
         ``img`` may be an ``ml.io.PendingImage`` whose full-resolution pixels are still being
         decoded: only its size and warnings are used here, so the caller waits for the full
         decode only when it writes the outputs."""
-        from ml.stages import crops as crops_stage
         from ml.stages import segment as seg_stage
         from ml.stages import swatch as swatch_stage
 
@@ -126,6 +139,13 @@ class Pipeline:
         t = time.perf_counter()
         pose: PoseResult = self.pose.estimate(work)
         timings["pose"] = time.perf_counter() - t
+
+        step("garments", 0.25)
+        t = time.perf_counter()
+        parse = self.garment_parser.parse(work) if self.garment_parser is not None else None
+        if parse is None:
+            warnings.append(self._garments)
+        timings["garments"] = time.perf_counter() - t
 
         decision = classify.decide_kind(pose)
         kind, kind_conf = decision.kind, decision.confidence
@@ -168,8 +188,13 @@ class Pipeline:
 
         step("crops", 0.6)
         t = time.perf_counter()
+        garments = None
         if kind == "person":
-            items = crops_stage.smart_crop(keypoints, (W, H), mask)
+            from ml.stages.garment_zones import person_zones
+            if parse is not None:
+                garments = cv2.resize(parse.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+            items, cut = person_zones(keypoints, (W, H), mask, garments)
+            warnings.extend(cut)
             if not items:
                 review.append("no garment zone could be framed from the keypoints")
             elif len([i for i in items if i.zone != "full"]) == 0:
@@ -188,12 +213,14 @@ class Pipeline:
             fx, fy = cs_w / W, cs_h / H
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
+            c_garments = None if garments is None else cv2.resize(
+                garments, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):
                 return (b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy)
         else:
-            c_rgb, c_mask, c_kp = img.rgb, mask, keypoints
+            c_rgb, c_mask, c_kp, c_garments = img.rgb, mask, keypoints, garments
 
             def c_box(b):
                 return b
@@ -201,7 +228,10 @@ class Pipeline:
             if it.zone == "full":
                 continue
             box = c_box(it.box)
-            if kind == "person":
+            if kind == "person" and c_garments is not None:
+                from ml.stages.garment_zones import swatch_region
+                region = swatch_region(c_garments, it.zone, box)
+            elif kind == "person":
                 region = swatch_stage.garment_region(c_rgb, c_mask, box, c_kp, zone=it.zone)
             else:
                 region = c_mask
@@ -217,7 +247,8 @@ class Pipeline:
         warnings.extend(review)
         return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
                         items=items, needs_review=bool(review), warnings=warnings,
-                        engines=self.engines, timings=timings)
+                        engines=self.engines, timings=timings, garments=garments,
+                        garment_person_prob=None if parse is None else parse.person_prob)
 
 
 def _scale_xy(kp: Keypoints, sx: float, sy: float) -> Keypoints:
