@@ -92,7 +92,9 @@ class Pipeline:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
-        _ = self.pose, self.segmenter, self.garment_parser
+        _ = self.pose, self.segmenter
+        if self.garment_parser is not None:
+            self.garment_parser.warm_up()
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 

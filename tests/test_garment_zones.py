@@ -94,3 +94,18 @@ def test_the_swatch_region_holds_only_the_garments_pixels():
     lab[20:80, 200:400] = C["headwear"]
     head = swatch_region(lab, "head")
     assert head[50, 300] and not head[150, 250]  # the hat, not the hair
+
+
+def test_keypoint_edits_leave_garment_only_zones_alone():
+    """Moving a keypoint re-frames keypoint zones; dress and bag (garment map only) keep their box."""
+    from studio_app.core.edits import add_zone, move_keypoint
+    from studio_app.core.result import Item, Keypoint, ResultDocument, Source
+    from ml.types import KEYPOINT_NAMES
+    kps = [Keypoint(n, 300.0, 100.0 + 30 * i, 0.9) for i, n in enumerate(KEYPOINT_NAMES)]
+    doc = ResultDocument(Source("p.jpg", "0" * 64, 600, 1000), "person", 0.9, keypoints=kps,
+                         items=[Item("dress", [200.0, 250.0, 400.0, 800.0], "dress.jpg"),
+                                Item("bag", [420.0, 500.0, 520.0, 650.0], "bag.jpg")])
+    new, changed = move_keypoint(doc, "left_hip", 320, 420)
+    assert "dress" not in changed and new.item("dress").box == [200.0, 250.0, 400.0, 800.0]
+    new = add_zone(new, "top")
+    assert [it.zone for it in new.items] == ["top", "dress", "bag"]

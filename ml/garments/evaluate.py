@@ -37,7 +37,7 @@ def mean_iou(ious: dict[str, float], classes: Sequence[str] = MIOU_CLASSES) -> f
 
 
 def evaluate(parser, ccp_dir: str | Path, products_dir: str | Path | None = None,
-             limit: int | None = None) -> dict:
+             limit: int | None = None, products_limit: int | None = None) -> dict:
     lut = read_ccp_lookup(ccp_dir)
     conf = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     person_hits = person_n = 0
@@ -52,12 +52,15 @@ def evaluate(parser, ccp_dir: str | Path, products_dir: str | Path | None = None
     out = {"iou": ious, "miou": mean_iou(ious), "photos": person_n,
            "person_recall": person_hits / max(1, person_n)}
     if products_dir:
-        files = product_negatives(products_dir, "dev")[:limit]
+        files = product_negatives(products_dir, "dev")
+        if products_limit and len(files) > products_limit:      # an even spread over the classes
+            files = [files[int(i * len(files) / products_limit)] for i in range(products_limit)]
         probs = [parser.parse(cv2.cvtColor(cv2.imread(str(f), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)).person_prob
                  for f in files]
         neg_ok = sum(p < 0.5 for p in probs)
         out["product_specificity"] = neg_ok / max(1, len(probs))
         out["products"] = len(probs)
+        out["product_false_persons"] = [str(f.relative_to(Path(products_dir))) for f, p in zip(files, probs) if p >= 0.5]
         out["person_accuracy"] = (person_hits + neg_ok) / max(1, person_n + len(probs))
     return out
 
@@ -79,14 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--products", help="product folder (manifest.json); its permissive dev photos are negatives")
     ap.add_argument("--weights", help="weights file (default: the verified weights/garments_u2netp.pt)")
     ap.add_argument("--long-side", type=int, default=None)
-    ap.add_argument("--limit", type=int)
+    ap.add_argument("--limit", type=int, help="only the first N CCP photos")
+    ap.add_argument("--products-limit", type=int, help="N product photos spread over the dev split")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
 
     def body() -> int:
         from .infer import LONG_SIDE, GarmentParser
         parser = GarmentParser(weights_file=args.weights, long_side=args.long_side or LONG_SIDE)
-        r = evaluate(parser, args.ccp, args.products, args.limit)
+        r = evaluate(parser, args.ccp, args.products, args.limit, args.products_limit)
         print(format_report(r))
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2))

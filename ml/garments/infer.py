@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ml.device import resolve_device
 
@@ -54,6 +55,18 @@ def load_weights(path: str | Path, device: torch.device) -> tuple[GarmentNet, di
     return net.eval().to(device), ck["meta"]
 
 
+class _Inference(nn.Module):
+    """The network as inference needs it: (class logits, person logit), no side maps."""
+
+    def __init__(self, net: GarmentNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        fused, _sides, person = self.net(x)
+        return fused, person
+
+
 class GarmentParser:
     """``GarmentParser(weights_dir=None, device="auto").parse(rgb) -> GarmentParse``."""
 
@@ -65,6 +78,22 @@ class GarmentParser:
         self.net, self.meta = load_weights(path, self.device)
         self.long_side = long_side
         self._lock = threading.Lock()
+        self._fast: dict[tuple[int, int], nn.Module] = {}    # accelerated module per input size
+
+    def _module(self, nh: int, nw: int) -> nn.Module:
+        """The traced/frozen fast path (ml.fastpath) for this input size, made on first use."""
+        mod = self._fast.get((nh, nw))
+        if mod is None:
+            from ml.fastpath import accelerate
+            mod = accelerate(_Inference(self.net), self.device, (1, 3, nh, nw))
+            if len(self._fast) < 8:
+                self._fast[(nh, nw)] = mod
+        return mod
+
+    def warm_up(self, aspects: tuple[tuple[int, int], ...] = ((3, 2), (2, 3))) -> None:
+        """Prepare the fast path for portrait (3:2 high) and landscape photos ahead of the first one."""
+        for h, w in aspects:
+            self._module(*net_size(h * 100, w * 100, self.long_side))
 
     def logits(self, rgb: np.ndarray) -> tuple[torch.Tensor, float]:
         """(class logits 1x11xhxw at the network size, person probability)."""
@@ -73,8 +102,8 @@ class GarmentParser:
         nh, nw = net_size(h, w, self.long_side)
         small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         x = to_tensor([small]).to(self.device)
-        with self._lock, torch.inference_mode():
-            fused, _sides, person = self.net(x)
+        with self._lock, torch.no_grad():
+            fused, person = self._module(nh, nw)(x)
         return fused.float(), float(torch.sigmoid(person.float())[0])
 
     def parse(self, rgb: np.ndarray) -> GarmentParse:
