@@ -1,10 +1,11 @@
 """The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
 
     load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
-    -> classify person/product (a clear detection decides; otherwise the body evidence of
-    ml.stages.classify: U2-Net-p's salient mask, skin, frame cuts, landmarks seeded from the
-    mask) -> person: mask refine + smart crops | product: U2-Net-p mask -> product box
-    -> swatches -> review flags
+    -> garment parser (11-class map + person probability) -> classify person/product (a clear
+    detection decides; otherwise the body evidence of ml.stages.classify: U2-Net-p's salient
+    mask, skin, frame cuts, landmarks seeded from the mask, the parser's person probability)
+    -> person: mask refine + garment-true zone crops | product: U2-Net-p mask -> product box
+    -> swatches (a person zone's: its garment's pixels only) -> review flags
 
 Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
 ``Pipeline.analyze`` is what the CLI, the GUI worker thread and the tests all call.
@@ -59,6 +60,7 @@ class Pipeline:
         self.seg_engine_name = seg_engine
         self._pose = None
         self._seg = None
+        self._garments = None              # GarmentParser, or the reason it is unavailable
         self._lock = threading.Lock()
 
     # ---- engines ------------------------------------------------------------------
@@ -76,11 +78,25 @@ class Pipeline:
                 self._seg = _make_seg_engine(self.seg_engine_name, self.weights_dir, self.device)
             return self._seg
 
+    @property
+    def garment_parser(self):
+        """The garment parser, or None when it cannot load (the reason goes into each photo's warnings)."""
+        with self._lock:
+            if self._garments is None:
+                try:
+                    from ml.garments import GarmentParser
+                    self._garments = GarmentParser(self.weights_dir, str(self.device))
+                except (RuntimeError, ValueError, OSError) as exc:   # WeightsError is a RuntimeError
+                    self._garments = f"the garment parser is unavailable: {exc}"
+            return None if isinstance(self._garments, str) else self._garments
+
     def warm_up(self) -> None:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
         _ = self.pose, self.segmenter
+        if self.garment_parser is not None:
+            self.garment_parser.warm_up()
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
@@ -90,14 +106,6 @@ class Pipeline:
                 "device": str(self.device)}
 
     # ---- routing ----------------------------------------------------------------------
-    def _garments_for_routing(self, work: np.ndarray):
-        """The garment parser's parse of the working copy (``person_prob``, ``shares``) for the
-        routing evidence, or None while the pipeline has no garment parser."""
-        parser = getattr(self, "garment_parser", None)
-        if parser is None:
-            return None
-        return parser.parse(work)
-
     def _salient(self, work: np.ndarray, img, timings: dict) -> np.ndarray:
         """U2-Net-p's salient-object map (320x320) of the working copy. It is the one heavy
         network: let the background full decode finish first, then give it every core (quiet
@@ -111,10 +119,12 @@ class Pipeline:
         with torch_threads(threads):
             return self.segmenter.predict(work)
 
-    def _route(self, work: np.ndarray, pose: PoseResult, img, force_kind: str | None, timings: dict):
+    def _route(self, work: np.ndarray, pose: PoseResult, parse, img, force_kind: str | None,
+               timings: dict):
         """(decision, the pose to use, the salient map or None). A clear detection decides at
         once; otherwise the body evidence (ml.stages.classify) is gathered: the salient map,
-        skin, frame cuts, the landmark model seeded from the salient mask."""
+        skin, frame cuts, the landmark model seeded from the salient mask, and the garment
+        parser's ``parse`` (person probability, skin share) when there is one."""
         if force_kind is not None and force_kind not in ("person", "product"):
             raise ValueError(f"unknown kind {force_kind!r}")
         first = classify.decide_kind(pose)
@@ -132,8 +142,7 @@ class Pipeline:
                 and (classify.frame_cut(subject) >= classify.CUT_MIN or force_kind == "person")):
             seeded = self.pose.estimate_seeded(work, subject)
         timings["seeded_pose"] = time.perf_counter() - t
-        garments = self._garments_for_routing(work)
-        ev = classify.body_evidence(work, subject, pose, seeded, garments)
+        ev = classify.body_evidence(work, subject, pose, seeded, parse)
         decision = classify.decide_kind(pose, ev)
         if force_kind is not None:
             decision = classify.KindDecision(force_kind, 1.0, "chosen by the operator",
@@ -154,7 +163,6 @@ class Pipeline:
         ``img`` may be an ``ml.io.PendingImage`` whose full-resolution pixels are still being
         decoded: only its size and warnings are used here, so the caller waits for the full
         decode only when it writes the outputs."""
-        from ml.stages import crops as crops_stage
         from ml.stages import segment as seg_stage
         from ml.stages import swatch as swatch_stage
 
@@ -187,9 +195,16 @@ class Pipeline:
         if pose.n_persons > 1:
             warnings.append(f"{pose.n_persons} people in the photo: the largest is used")
 
+        step("garments", 0.25)
+        t = time.perf_counter()
+        parse = self.garment_parser.parse(work) if self.garment_parser is not None else None
+        if parse is None:
+            warnings.append(self._garments)
+        timings["garments"] = time.perf_counter() - t
+
         step("segmentation", 0.4)
         t = time.perf_counter()
-        decision, pose, salient = self._route(work, pose, img, force_kind, timings)
+        decision, pose, salient = self._route(work, pose, parse, img, force_kind, timings)
         kind, kind_conf = decision.kind, decision.confidence
         if force_kind is None and kind_conf < classify.SURE:
             review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
@@ -210,8 +225,13 @@ class Pipeline:
 
         step("crops", 0.6)
         t = time.perf_counter()
+        garments = None
         if kind == "person":
-            items = crops_stage.smart_crop(keypoints, (W, H), mask)
+            from ml.stages.garment_zones import person_zones
+            if parse is not None:
+                garments = cv2.resize(parse.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+            items, cut = person_zones(keypoints, (W, H), mask, garments)
+            warnings.extend(cut)
             if not items:
                 review.append("no garment zone could be framed from the keypoints")
             elif len([i for i in items if i.zone != "full"]) == 0:
@@ -230,12 +250,14 @@ class Pipeline:
             fx, fy = cs_w / W, cs_h / H
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
+            c_garments = None if garments is None else cv2.resize(
+                garments, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):
                 return (b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy)
         else:
-            c_rgb, c_mask, c_kp = img.rgb, mask, keypoints
+            c_rgb, c_mask, c_kp, c_garments = img.rgb, mask, keypoints, garments
 
             def c_box(b):
                 return b
@@ -243,7 +265,10 @@ class Pipeline:
             if it.zone == "full":
                 continue
             box = c_box(it.box)
-            if kind == "person":
+            if kind == "person" and c_garments is not None:
+                from ml.stages.garment_zones import swatch_region
+                region = swatch_region(c_garments, it.zone, box)
+            elif kind == "person":
                 region = swatch_stage.garment_region(c_rgb, c_mask, box, c_kp, zone=it.zone)
             else:
                 region = c_mask
@@ -259,7 +284,8 @@ class Pipeline:
         warnings.extend(review)
         return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
                         items=items, needs_review=bool(review), warnings=warnings,
-                        engines=self.engines, timings=timings)
+                        engines=self.engines, timings=timings, garments=garments,
+                        garment_person_prob=None if parse is None else parse.person_prob)
 
 
 def _scale_xy(kp: Keypoints, sx: float, sy: float) -> Keypoints:

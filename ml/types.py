@@ -16,7 +16,11 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 )
 KP = {n: i for i, n in enumerate(KEYPOINT_NAMES)}
 
-ZONES = ("head", "top", "bottom", "shoes", "full", "product")
+# Every crop zone, in document order; the person zones are all but "product". "dress" is a
+# one-piece (dress, jumpsuit, romper, swimwear); "bag" a carried bag. The garment classes each
+# person zone frames live in ml.stages.garment_zones.ZONE_CLASSES.
+ZONES = ("head", "top", "bottom", "dress", "shoes", "bag", "full", "product")
+PERSON_ZONES = tuple(z for z in ZONES if z != "product")
 
 
 @dataclass
@@ -102,3 +106,8 @@ class Analysis:
     warnings: list[str]
     engines: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # garment map (uint8 HxW at source size, values index ml.garments.CLASSES) of a person
+    # photo, None for products or when the parser is unavailable; and the parser's
+    # image-level "a person wearing goods" probability (None when it did not run)
+    garments: np.ndarray | None = None
+    garment_person_prob: float | None = None

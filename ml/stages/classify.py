@@ -56,7 +56,7 @@ class BodyEvidence:
     cut_both: bool = False        # the frame cuts the subject at the top AND the bottom
     colour: bool = True           # False: a black-and-white photo, where skin cannot be seen
     person_prob: float | None = None   # garment parser: the photo shows a person wearing goods
-    parser_skin: float | None = None   # garment parser: skin share of the subject
+    parser_skin: float | None = None   # garment parser: skin pixels / subject pixels
 
 
 def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
@@ -82,7 +82,8 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
     if garments is not None:
         ev.person_prob = float(getattr(garments, "person_prob", 0.0))
         shares = getattr(garments, "shares", None) or {}
-        ev.parser_skin = float(shares.get("skin", 0.0))
+        # the parser's shares are of the whole image; the evidence is per subject
+        ev.parser_skin = float(min(1.0, shares.get("skin", 0.0) / max(ev.subject_share, 1e-6)))
     return ev
 
 

@@ -24,12 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.types import KEYPOINT_NAMES, ZONES, Keypoints
+from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
 from . import atomic
 from .result import Item, ResultDocument, Swatch, load, save
 
 MODEL_MASK_NAME = "model_mask.png"
-PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
 
 
 class EditError(ValueError):

@@ -2,7 +2,8 @@
 
 ``Processor.process(photo, out_root)`` loads the photo, runs ``ml.pipeline.Pipeline``,
 and writes ``<out_root>/<folder>/``: ``result.json``, ``mask.png`` (source size, 255 =
-subject), one image per item (``<zone>.jpg``) and its swatch (``<zone>_swatch.png``).
+subject), ``garments.png`` for a person (source size, pixel = garment class index), one
+image per item (``<zone>.jpg``) and its swatch (``<zone>_swatch.png``).
 Every file is written atomically; the source photo is only ever read.
 
 Item images are *previews* for the operator and the catalogue's generic preset: zone
@@ -34,6 +35,7 @@ PRODUCT_MIN_SIDE = 1000       # generic product preview: square, >= 500 (paper),
 PRODUCT_FILL = 0.85
 SWATCH_SIZE = 50
 JPEG_QUALITY = 92
+GARMENTS_NAME = "garments.png"
 
 
 @dataclass
@@ -95,6 +97,15 @@ def encode_image(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> No
         ok, buf = cv2.imencode(".png", bgr, params)
     else:
         raise ValueError(f"unsupported output format {ext}")
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
+    atomic.write_bytes(path, buf.tobytes())
+
+
+def encode_label_map(path: Path, labels: np.ndarray) -> None:
+    """Atomic 8-bit PNG of a label map (run-length strategy: fast on large flat regions)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
     if not ok:
         raise OSError(f"could not encode {path.name}")
     atomic.write_bytes(path, buf.tobytes())
@@ -165,7 +176,14 @@ def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:
         source=Source(path=str(Path(img.path).resolve()), sha256=img.sha256, width=img.width, height=img.height),
         kind=a.kind, kind_confidence=round(a.kind_confidence, 4), mask="mask.png", keypoints=kps, items=items,
         needs_review=a.needs_review, warnings=list(dict.fromkeys(a.warnings)),
-        engines=dict(a.engines))
+        engines=dict(a.engines), garments=_garments_entry(a))
+
+
+def _garments_entry(a: Analysis) -> dict | None:
+    if a.kind != "person" or a.garments is None:
+        return None
+    from ml.garments.labels import CLASSES
+    return {"file": GARMENTS_NAME, "classes": list(CLASSES)}
 
 
 def _takes_work(pipeline) -> bool:
@@ -239,7 +257,8 @@ class Processor:
                 prev = load(folder)
                 doc.review = prev.review if prev.review.get("status") != "exported" else {"status": "pending", "note": ""}
             t = time.perf_counter()
-            self.write(doc, folder, img.rgb, analysis.mask)
+            self.write(doc, folder, img.rgb, analysis.mask,
+                       garments=analysis.garments if doc.garments else None)
             timings["write"] = time.perf_counter() - t
             return Outcome(photo, folder, doc, timings=timings)
         except Cancelled:
@@ -257,7 +276,8 @@ class Processor:
             return Outcome(photo, folder, None, error=f"{photo.name}: processing failed ({detail})")
 
     @staticmethod
-    def write(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray) -> None:
+    def write(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray,
+              garments: np.ndarray | None = None) -> None:
         """Files first, the document last: a document on disk always names files that exist.
 
         Temporaries left in this folder by a killed run are removed first. When a write fails
@@ -274,14 +294,19 @@ class Processor:
             # (OpenCV and zlib release the GIL): the two largest writes overlap on two cores.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mask-png") as pool:
                 mask_job = pool.submit(encode_image, folder / doc.mask, mask)
+                map_job = None
+                if garments is not None and doc.garments:
+                    map_job = pool.submit(encode_label_map, folder / doc.garments["file"], garments)
                 try:
                     write_item_files(doc, folder, rgb, mask)
                 finally:
                     mask_job.result()         # (re-)raises a failed mask write
+                    if map_job is not None:
+                        map_job.result()
             save(doc, folder)
         except BaseException:
             if not had_doc:
-                names = [doc.mask] + [it.file for it in doc.items] + [it.swatch.file for it in doc.items if it.swatch]
+                names = [doc.mask] + ([doc.garments["file"]] if doc.garments else []) + [it.file for it in doc.items] + [it.swatch.file for it in doc.items if it.swatch]
                 for n in names:
                     try:
                         (folder / n).unlink()

@@ -4,9 +4,9 @@ This is the single source of truth. The pipeline writes it, the GUI edits it (ev
 is saved at once), the exporter reads it. Paths inside are relative to the document's
 folder; coordinates are pixels of the *oriented* source photo.
 
-Schema version 1 (keys marked * are the external contract and always present)::
+Schema version 2 (keys marked * are the external contract and always present)::
 
-    {"schema_version": 1,                                             *
+    {"schema_version": 2,                                             *
      "source": {"path", "sha256", "width", "height"},                 *
      "kind": "person" | "product", "kind_confidence": float,          *
      "mask": "mask.png",                                              *
@@ -18,7 +18,13 @@ Schema version 1 (keys marked * are the external contract and always present)::
      "review": {"status": "pending"|"approved"|"rejected"|"exported", "note": str},
      "model_mask": str | null,         # the model's own mask, kept once the operator edits
      "engines": {stage: model id},
-     "kind_override": bool}
+     "kind_override": bool,
+     "garments": {"file": "garments.png", "classes": [11 names]}}   # person photos only
+
+Version 2 is additive over 1: ``garments`` (an 8-bit PNG at source size whose pixel value is
+the index into ``classes``, see ``ml.garments.CLASSES``) and the zones ``dress`` and ``bag``.
+A version-1 document is read as version 2 without garments (upgraded in memory; saving it
+writes a valid version-2 document).
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from typing import Any
 
 from . import atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULT_NAME = "result.json"
 
 from ml.types import KEYPOINT_NAMES, ZONES  # noqa: F401  (re-exported for callers)
@@ -116,6 +122,7 @@ class ResultDocument:
     model_mask: str | None = None
     engines: dict = field(default_factory=dict)
     kind_override: bool = False
+    garments: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     # ---- (de)serialisation -------------------------------------------------------
@@ -123,6 +130,8 @@ class ResultDocument:
         d = asdict(self)
         ordered = {"schema_version": self.schema_version}
         ordered.update({k: v for k, v in d.items() if k != "schema_version"})
+        if self.garments is None:
+            del ordered["garments"]
         return ordered
 
     @classmethod
@@ -150,7 +159,7 @@ class ResultDocument:
             if review["status"] not in REVIEW_STATES:
                 raise DocumentError(f"unknown review status {review['status']!r}")
             return cls(
-                schema_version=version,
+                schema_version=SCHEMA_VERSION,     # older versions are upgraded in memory
                 source=source,
                 kind=kind,
                 kind_confidence=float(d["kind_confidence"]),
@@ -164,6 +173,7 @@ class ResultDocument:
                 model_mask=d.get("model_mask"),
                 engines=dict(d.get("engines") or {}),
                 kind_override=bool(d.get("kind_override", False)),
+                garments=_garments(d.get("garments")),
             )
         except DocumentError:
             raise
@@ -186,6 +196,15 @@ class ResultDocument:
     @property
     def status(self) -> str:
         return self.review.get("status", "pending")
+
+
+def _garments(g: Any) -> dict | None:
+    if g is None:
+        return None
+    if not isinstance(g, dict) or not isinstance(g.get("file"), str) or not g["file"] \
+            or not isinstance(g.get("classes"), list) or not all(isinstance(c, str) for c in g["classes"]):
+        raise DocumentError(f"garments must be {{\"file\": name, \"classes\": [names]}}, got {g!r}")
+    return {"file": g["file"], "classes": list(g["classes"])}
 
 
 def result_path(folder: str | os.PathLike) -> Path:
