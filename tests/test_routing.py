@@ -62,6 +62,13 @@ def test_garment_parser_person_prob_is_weighed_in():
     assert decide_kind(_pose(0.0), _ev(skin=0.03, cut=0.12, limbs=0.3, person_prob=0.98)).kind == "person"
 
 
+def test_an_undecided_garment_parser_does_not_flip_a_clear_decision():
+    assert decide_kind(_pose(0.0), _ev(skin=0.2, cut=0.45, limbs=0.45, person_prob=0.4)).kind == "person"
+    product = decide_kind(_pose(0.0), _ev(skin=0.0, cut=0.0, person_prob=0.6))
+    assert product.kind == "product" and product.confidence >= SURE
+    assert "garment parser: person 60%" in product.reason
+
+
 # ---- real photos through the real pipeline ------------------------------------------------------
 
 def _analyse(proc, rel, **kw):

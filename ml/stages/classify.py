@@ -162,6 +162,18 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
         # A detection (a face-like pattern over a body shape) without skin is a printed or
         # flat garment; with skin it is the detector's person, a little surer.
         p = max(p, p_pose * (0.3 + 0.7 * skin_det) + 0.25 * skin_det * (1.0 - p_pose))
-    if ev.person_prob is not None:            # the garment parser looked at the whole photo
-        p = 0.5 * p + 0.5 * ev.person_prob
+    if ev.person_prob is not None:
+        # The garment parser looked at the whole photo: its log-odds add to ours, so a sure
+        # parser moves the decision and an undecided one (about 0.5) leaves it alone.
+        p = _sigmoid(_logit(p) + _logit(ev.person_prob))
+        facts += f", garment parser: person {ev.person_prob:.0%}"
     return float(np.clip(p, 0.0, 1.0)), facts
+
+
+def _logit(p: float, eps: float = 0.01) -> float:
+    p = float(np.clip(p, eps, 1.0 - eps))
+    return float(np.log(p / (1.0 - p)))
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
