@@ -161,6 +161,8 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
     limb_p = float(np.clip((ev.limbs - 0.25) / 0.15, 0.0, 1.0))
     # No face: a body the frame cuts, with skin; the landmark model's limbs add weight.
     p = skin_p * cut_p * (0.7 + 0.3 * limb_p)
+    if ev.cut_both and skin >= 0.05 and ev.colour:
+        p = max(p, 0.35)    # a close-up with some skin: not sure either way, say so
     if p_pose > 0.0:
         # A detection (a face-like pattern over a body shape) without skin is a printed or
         # flat garment; with skin it is the detector's person, a little surer.
