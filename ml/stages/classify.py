@@ -170,7 +170,9 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
     if ev.person_prob is not None:
         # The garment parser looked at the whole photo: its log-odds add to ours, so a sure
         # parser moves the decision and an undecided one (about 0.5) leaves it alone.
-        p = _sigmoid(_logit(p) + _logit(ev.person_prob))
+        # Our own evidence is capped at 5 %/95 %: "no face, not cut by the frame" is weak
+        # against a parser sure of a close-up of a worn garment.
+        p = _sigmoid(_logit(p, 0.05) + _logit(ev.person_prob))
         facts += f", garment parser: person {ev.person_prob:.0%}"
     return float(np.clip(p, 0.0, 1.0)), facts
 
