@@ -1,8 +1,11 @@
 """The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
 
     load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
-    -> classify person/product -> person: mask refine + smart crops | product: U2-Net-p
-    mask -> product box -> swatches -> review flags
+    -> garment parser (11-class map + person probability) -> classify person/product (a clear
+    detection decides; otherwise the body evidence of ml.stages.classify: U2-Net-p's salient
+    mask, skin, frame cuts, landmarks seeded from the mask, the parser's person probability)
+    -> person: mask refine + garment-true zone crops | product: U2-Net-p mask -> product box
+    -> swatches (a person zone's: its garment's pixels only) -> review flags
 
 Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
 ``Pipeline.analyze`` is what the CLI, the GUI worker thread and the tests all call.
@@ -57,6 +60,7 @@ class Pipeline:
         self._pose = None
         self._seg = None
         self._category = None
+        self._garments = None              # GarmentParser, or the reason it is unavailable
         self._lock = threading.Lock()
 
     # ---- engines ------------------------------------------------------------------
@@ -88,11 +92,25 @@ class Pipeline:
                     self._category = f"the product category is not available: {exc}"
             return self._category
 
+    @property
+    def garment_parser(self):
+        """The garment parser, or None when it cannot load (the reason goes into each photo's warnings)."""
+        with self._lock:
+            if self._garments is None:
+                try:
+                    from ml.garments import GarmentParser
+                    self._garments = GarmentParser(self.weights_dir, str(self.device))
+                except (RuntimeError, ValueError, OSError) as exc:   # WeightsError is a RuntimeError
+                    self._garments = f"the garment parser is unavailable: {exc}"
+            return None if isinstance(self._garments, str) else self._garments
+
     def warm_up(self) -> None:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
         _ = self.pose, self.segmenter, self.categoriser
+        if self.garment_parser is not None:
+            self.garment_parser.warm_up()
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
@@ -100,6 +118,55 @@ class Pipeline:
     def engines(self) -> dict[str, str]:
         return {"pose": self.pose_engine_name, "segmentation": self.seg_engine_name,
                 "device": str(self.device)}
+
+    # ---- routing ----------------------------------------------------------------------
+    def _salient(self, work: np.ndarray, img, timings: dict) -> np.ndarray:
+        """U2-Net-p's salient-object map (320x320) of the working copy. It is the one heavy
+        network: let the background full decode finish first, then give it every core (quiet
+        2-core machine: 0.2 s wait + 0.36 s beats 0.73 s on one core beside the decoder)."""
+        import torch
+        threads = heavy_threads() if self.device.type == "cpu" else torch.get_num_threads()
+        if threads > torch.get_num_threads() and hasattr(img, "result") and not getattr(img, "done", True):
+            t_wait = time.perf_counter()
+            img.result()
+            timings["wait_decode"] = time.perf_counter() - t_wait
+        with torch_threads(threads):
+            return self.segmenter.predict(work)
+
+    def _route(self, work: np.ndarray, pose: PoseResult, parse, img, force_kind: str | None,
+               timings: dict):
+        """(decision, the pose to use, the salient map or None). A clear detection decides at
+        once; otherwise the body evidence (ml.stages.classify) is gathered: the salient map,
+        skin, frame cuts, the landmark model seeded from the salient mask, and the garment
+        parser's ``parse`` (person probability, skin share) when there is one."""
+        if force_kind is not None and force_kind not in ("person", "product"):
+            raise ValueError(f"unknown kind {force_kind!r}")
+        first = classify.decide_kind(pose)
+        if force_kind is None and first.kind == "person" and first.confidence >= classify.CLEAR:
+            return first, pose, None
+        if force_kind == "person" and pose.person_score > 0:
+            return classify.KindDecision("person", 1.0, "chosen by the operator"), pose, None
+        salient = self._salient(work, img, timings)
+        h, w = work.shape[:2]
+        subject = cv2.resize(salient, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
+        seeded = None
+        t = time.perf_counter()
+        # a body without a detected face is one the frame cuts (below CUT_MIN it cannot count)
+        if (pose.person_score <= 0 and hasattr(self.pose, "estimate_seeded")
+                and (classify.frame_cut(subject) >= classify.CUT_MIN or force_kind == "person")):
+            seeded = self.pose.estimate_seeded(work, subject)
+        timings["seeded_pose"] = time.perf_counter() - t
+        ev = classify.body_evidence(work, subject, pose, seeded, parse)
+        decision = classify.decide_kind(pose, ev)
+        if force_kind is not None:
+            decision = classify.KindDecision(force_kind, 1.0, "chosen by the operator",
+                                             seeded=force_kind == "person" and pose.person_score <= 0)
+        decision.seeded = decision.seeded and seeded is not None
+        if decision.seeded:
+            pose = seeded
+        elif decision.kind == "person" and pose.person_score <= 0:     # forced, nothing seeded
+            pose = PoseResult(0.0, Keypoints.empty(), None)
+        return decision, pose, salient
 
     # ---- the pipeline ---------------------------------------------------------------
     def analyze(self, img: LoadedImage, *, force_kind: str | None = None,
@@ -110,7 +177,6 @@ class Pipeline:
         ``img`` may be an ``ml.io.PendingImage`` whose full-resolution pixels are still being
         decoded: only its size and warnings are used here, so the caller waits for the full
         decode only when it writes the outputs."""
-        from ml.stages import crops as crops_stage
         from ml.stages import segment as seg_stage
         from ml.stages import swatch as swatch_stage
 
@@ -140,39 +206,30 @@ class Pipeline:
         t = time.perf_counter()
         pose: PoseResult = self.pose.estimate(work)
         timings["pose"] = time.perf_counter() - t
+        if pose.n_persons > 1:
+            warnings.append(f"{pose.n_persons} people in the photo: the largest is used")
 
-        decision = classify.decide_kind(pose)
-        kind, kind_conf = decision.kind, decision.confidence
-        if force_kind is not None:
-            if force_kind not in ("person", "product"):
-                raise ValueError(f"unknown kind {force_kind!r}")
-            kind, kind_conf = force_kind, 1.0
-        elif kind_conf < 0.7:
-            review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
-
-        keypoints = _scale_xy(pose.keypoints, sx, sy) if kind == "person" else Keypoints.empty()
-        items: list[CropItem] = []
+        step("garments", 0.25)
+        t = time.perf_counter()
+        parse = self.garment_parser.parse(work) if self.garment_parser is not None else None
+        if parse is None:
+            warnings.append(self._garments)
+        timings["garments"] = time.perf_counter() - t
 
         step("segmentation", 0.4)
         t = time.perf_counter()
-        if kind == "person" and pose.mask_prob is not None and pose.person_score > 0:
+        decision, pose, salient = self._route(work, pose, parse, img, force_kind, timings)
+        kind, kind_conf = decision.kind, decision.confidence
+        if force_kind is None and kind_conf < classify.SURE:
+            review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
+        keypoints = _scale_xy(pose.keypoints, sx, sy) if kind == "person" else Keypoints.empty()
+        items: list[CropItem] = []
+        if kind == "person" and not decision.seeded and pose.mask_prob is not None and pose.person_score > 0:
             prob = pose.mask_prob
-            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
-            mask_conf = seg_stage.mask_confidence(prob)
         else:
-            # U2-Net-p is the one heavy network: let the background full decode finish first,
-            # then give it every core (quiet 2-core machine: 0.2 s wait + 0.36 s beats 0.73 s
-            # on one core beside the decoder).
-            import torch
-            threads = heavy_threads() if self.device.type == "cpu" else torch.get_num_threads()
-            if threads > torch.get_num_threads() and hasattr(img, "result") and not getattr(img, "done", True):
-                t_wait = time.perf_counter()
-                img.result()
-                timings["wait_decode"] = time.perf_counter() - t_wait
-            with torch_threads(threads):
-                prob = self.segmenter.predict(work)
-            mask = seg_stage.refine_mask(prob, (W, H), guide=work)
-            mask_conf = seg_stage.mask_confidence(prob)
+            prob = salient if salient is not None else self._salient(work, img, timings)
+        mask = seg_stage.refine_mask(prob, (W, H), guide=work)
+        mask_conf = seg_stage.mask_confidence(prob)
         timings["segmentation"] = time.perf_counter() - t
         if mask_conf < 0.6:
             review.append(f"the mask is uncertain (confidence {mask_conf:.2f}); check its edges")
@@ -182,8 +239,13 @@ class Pipeline:
 
         step("crops", 0.6)
         t = time.perf_counter()
+        garments = None
         if kind == "person":
-            items = crops_stage.smart_crop(keypoints, (W, H), mask)
+            from ml.stages.garment_zones import person_zones
+            if parse is not None:
+                garments = cv2.resize(parse.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+            items, cut = person_zones(keypoints, (W, H), mask, garments)
+            warnings.extend(cut)
             if not items:
                 review.append("no garment zone could be framed from the keypoints")
             elif len([i for i in items if i.zone != "full"]) == 0:
@@ -212,12 +274,14 @@ class Pipeline:
             fx, fy = cs_w / W, cs_h / H
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
+            c_garments = None if garments is None else cv2.resize(
+                garments, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):
                 return (b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy)
         else:
-            c_rgb, c_mask, c_kp = img.rgb, mask, keypoints
+            c_rgb, c_mask, c_kp, c_garments = img.rgb, mask, keypoints, garments
 
             def c_box(b):
                 return b
@@ -225,7 +289,10 @@ class Pipeline:
             if it.zone == "full":
                 continue
             box = c_box(it.box)
-            if kind == "person":
+            if kind == "person" and c_garments is not None:
+                from ml.stages.garment_zones import swatch_region
+                region = swatch_region(c_garments, it.zone, box)
+            elif kind == "person":
                 region = swatch_stage.garment_region(c_rgb, c_mask, box, c_kp, zone=it.zone)
             else:
                 region = c_mask
@@ -241,7 +308,8 @@ class Pipeline:
         warnings.extend(review)
         return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
                         items=items, needs_review=bool(review), warnings=warnings,
-                        engines=self.engines, timings=timings, category=category)
+                        engines=self.engines, timings=timings, category=category, garments=garments,
+                        garment_person_prob=None if parse is None else parse.person_prob)
 
     def _categorise(self, work: np.ndarray, mask: np.ndarray, item: CropItem, warnings: list[str],
                     review: list[str]) -> tuple[str, float] | None:

@@ -22,7 +22,11 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 )
 KP = {n: i for i, n in enumerate(KEYPOINT_NAMES)}
 
-ZONES = ("head", "top", "bottom", "shoes", "full", "product")
+# Every crop zone, in document order; the person zones are all but "product". "dress" is a
+# one-piece (dress, jumpsuit, romper, swimwear); "bag" a carried bag. The garment classes each
+# person zone frames live in ml.stages.garment_zones.ZONE_CLASSES.
+ZONES = ("head", "top", "bottom", "dress", "shoes", "bag", "full", "product")
+PERSON_ZONES = tuple(z for z in ZONES if z != "product")
 
 
 @dataclass
@@ -76,6 +80,9 @@ class PoseResult:
     person_score: float            # detector confidence that a person is present (0 if none)
     keypoints: Keypoints
     mask_prob: np.ndarray | None   # person probability, float32 HxW at some working size (or None)
+    seeded: bool = False           # landmarks from a region seeded by a mask (no detection)
+    support: float = 0.0           # seeded: how sure the landmark model is that limbs show (0..1)
+    n_persons: int = 0             # persons the detector found (the best one is used)
 
 
 @dataclass
@@ -107,3 +114,8 @@ class Analysis:
     engines: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     category: tuple[str, float] | None = None   # product photos: (class or "other", confidence)
+    # garment map (uint8 HxW at source size, values index ml.garments.CLASSES) of a person
+    # photo, None for products or when the parser is unavailable; and the parser's
+    # image-level "a person wearing goods" probability (None when it did not run)
+    garments: np.ndarray | None = None
+    garment_person_prob: float | None = None

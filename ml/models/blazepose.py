@@ -264,6 +264,13 @@ class BlazePoseResult:
         return kp
 
 
+def largest_person(dets: list[Detection]) -> Detection:
+    """Of several persons (each scored >= MIN_DETECTION_SCORE), the largest: the body scale
+    |mid-hip - above-head| of the detector's alignment points. A studio photo's subject is
+    the biggest person in it, not the one with the clearest face."""
+    return max(dets, key=lambda d: float(np.linalg.norm(d.keypoints[1] - d.keypoints[0])))
+
+
 class BlazePose:
     """Still-image BlazePose: detector -> ROI -> landmarks (+ heatmap refinement) -> mask."""
 
@@ -271,6 +278,7 @@ class BlazePose:
         self.detector = detector
         self.landmark = landmark
         self.anchors = generate_anchors()
+        self.n_detections = 0          # persons found in the last image
 
     @classmethod
     def from_files(cls, detector_path: str | Path, landmark_path: str | Path,
@@ -303,11 +311,18 @@ class BlazePose:
             out.append(Detection(d.score, pts[:2].reshape(4).astype(np.float32), pts[2:].astype(np.float32)))
         return out
 
-    def landmarks(self, rgb: np.ndarray, roi: Roi, with_mask: bool = True) -> dict:
+    def landmarks(self, rgb: np.ndarray, roi: Roi, with_mask: bool = True, border=None) -> dict:
+        """Landmarks in ``roi``. ``border``: None = replicate the image's edge pixels where the
+        ROI leaves the frame (MediaPipe); an RGB triple = fill with that colour (a studio
+        backdrop: a body cut at the waist must not be continued by stretched waist pixels).
+        The result also holds ``heat_peak`` (33,): each landmark's highest heatmap
+        probability, i.e. how sure the model is that the joint shows at all."""
         h, w = rgb.shape[:2]
         m = roi.matrix()
+        mode = cv2.BORDER_REPLICATE if border is None else cv2.BORDER_CONSTANT
+        fill = (0, 0, 0) if border is None else tuple(int(v) for v in border)
         crop = cv2.warpAffine(rgb, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+                              borderMode=mode, borderValue=fill)
         x = (crop.astype(np.float32) / 255.0)[None]
         outs = self.landmark(x)
         raw = np.asarray(outs[0], np.float32).reshape(-1, 5)  # 39 x (x, y, z, vis, presence)
@@ -322,6 +337,7 @@ class BlazePose:
             "visibility": _sigmoid(raw[:NUM_LANDMARKS, 3]).astype(np.float32),
             "presence": _sigmoid(raw[:NUM_LANDMARKS, 4]).astype(np.float32),
             "pose_flag": flag,
+            "heat_peak": _sigmoid(heat.reshape(-1, heat.shape[-1]).max(0))[:NUM_LANDMARKS].astype(np.float32),
             "mask_prob": None,
         }
         if with_mask:
@@ -335,9 +351,10 @@ class BlazePose:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
         rgb = np.ascontiguousarray(rgb)
         dets = self.detect(rgb)
+        self.n_detections = len(dets)
         if not dets:
             return BlazePoseResult(0.0, None, None, None, None, 0.0, None, None)
-        best = dets[0]
+        best = largest_person(dets)
         roi = roi_from_keypoints(best.keypoints[0], best.keypoints[1])
         if roi.side < 1.0:
             return BlazePoseResult(best.score, None, None, None, None, 0.0, None, None, best)

@@ -27,8 +27,9 @@ import numpy as np
 from ml.masks import as_u8
 
 from ml.types import KP, CropItem, Keypoints
+from ml.types import PERSON_ZONES as ALL_PERSON_ZONES
 
-PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
+PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")   # the zones keypoints can frame
 MIN_SCORE = 0.3
 _MASK_WORK = 768          # mask extents are measured on a copy at most this many pixels wide
 _MIN_VISIBLE_FRAC = 0.55  # a zone whose box the frame cuts by more than this is dropped
@@ -365,6 +366,8 @@ def _zone_box(zone: str, b: _Body, mv, w: int, h: int, min_side: int, cache: dic
     elif zone == "full":
         raw = _full(b, mv, _zone_box("head", b, mv, w, h, min_side, cache),
                     _zone_box("shoes", b, mv, w, h, min_side, cache))
+    elif zone in ALL_PERSON_ZONES:
+        raw = None                         # dress / bag: framed from the garment map only
     else:
         raise ValueError(f"unknown person zone {zone!r} (expected one of {', '.join(PERSON_ZONES)})")
     box = None if raw is None else _finish(raw, w, h, min_side)

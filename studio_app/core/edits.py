@@ -24,10 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.types import KEYPOINT_NAMES, ZONES, Keypoints
+from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
 from .result import DocumentError, Item, ResultDocument, Swatch
 from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
-PERSON_ZONES = ("head", "top", "bottom", "shoes", "full")
 
 
 class EditError(ValueError):

@@ -2,8 +2,9 @@
 
 ``Processor.process(photo, out_root)`` loads the photo, runs ``ml.pipeline.Pipeline``,
 and writes ``<out_root>/<folder>/`` through ``ResultFolder`` (its one owner): ``result.json``,
-``mask.png`` (source size, 255 = subject), one image per item (``<zone>.jpg``) and its swatch
-(``<zone>_swatch.png``). Every file is written atomically; the source photo is only ever read.
+``mask.png`` (source size, 255 = subject), ``garments.png`` for a person (source size, pixel =
+garment class index), one image per item (``<zone>.jpg``) and its swatch (``<zone>_swatch.png``).
+Every file is written atomically; the source photo is only ever read.
 
 Item images are *previews* for the operator and the catalogue's generic preset: zone
 crops of the photo (person) or the product on pure white, square (product), capped at
@@ -25,7 +26,7 @@ from . import atomic
 from ml.types import Cancelled  # the one cancel type (studio_app.core.processor re-exports it)
 from .result import DocumentError, Item, Keypoint, ResultDocument, Source, Swatch
 from .result_folder import (ITEM_MAX_SIDE, JPEG_QUALITY, MASK_NAME, PRODUCT_FILL,  # noqa: F401 (re-exported)
-                            PRODUCT_MIN_SIDE, SWATCH_SIZE, ResultFolder, cap_side as _cap, encode_image,
+                            NAMED_FILES, PRODUCT_MIN_SIDE, SWATCH_SIZE, ResultFolder, cap_side as _cap, encode_image,
                             is_binary_mask, item_file, render_item, safe_folder_name, swatch_file)
 
 
@@ -66,12 +67,19 @@ def document_from_analysis(img: LoadedImage, a: Analysis) -> ResultDocument:
         source=Source(path=str(Path(img.path).resolve()), sha256=img.sha256, width=img.width, height=img.height),
         kind=a.kind, kind_confidence=round(a.kind_confidence, 4), mask=MASK_NAME, keypoints=kps, items=items,
         needs_review=a.needs_review, warnings=list(dict.fromkeys(a.warnings)),
-        engines=dict(a.engines), category=_category(a))
+        engines=dict(a.engines), category=_category(a), garments=_garments_entry(a))
 
 
 def _category(a: Analysis) -> dict | None:
     cat = a.category
     return {"name": cat[0], "confidence": float(cat[1])} if cat else None
+
+
+def _garments_entry(a: Analysis) -> dict | None:
+    if a.kind != "person" or a.garments is None:
+        return None
+    from ml.garments.labels import CLASSES
+    return {"file": NAMED_FILES["garments"], "classes": list(CLASSES)}
 
 
 def _takes_work(pipeline) -> bool:
@@ -139,7 +147,7 @@ class Processor:
             if prev is not None:
                 doc.review = prev.review if prev.review.get("status") != "exported" else {"status": "pending", "note": ""}
             t = time.perf_counter()
-            rf.write_all(doc, img.rgb, analysis.mask)
+            rf.write_all(doc, img.rgb, analysis.mask, garments=analysis.garments if doc.garments else None)
             timings["write"] = time.perf_counter() - t
             return Outcome(photo, folder, doc, timings=timings)
         except Cancelled:
@@ -157,9 +165,10 @@ class Processor:
             return Outcome(photo, folder, None, error=f"{photo.name}: processing failed ({detail})")
 
     @staticmethod
-    def write(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray) -> None:
+    def write(doc: ResultDocument, folder: Path, rgb: np.ndarray, mask: np.ndarray,
+              garments: np.ndarray | None = None) -> None:
         """Files first, the document last (``ResultFolder.write_all``)."""
-        ResultFolder(folder).write_all(doc, rgb, mask)
+        ResultFolder(folder).write_all(doc, rgb, mask, garments=garments)
 
     def describe(self) -> str:
         from ml.device import describe

@@ -4,9 +4,9 @@ This is the single source of truth. The pipeline writes it, the GUI edits it (ev
 is saved at once), the exporter reads it. Paths inside are relative to the document's
 folder; coordinates are pixels of the *oriented* source photo.
 
-Schema version 1 (keys marked * are the external contract and always present)::
+Schema version 2 (keys marked * are the external contract and always present)::
 
-    {"schema_version": 1,                                             *
+    {"schema_version": 2,                                             *
      "source": {"path", "sha256", "width", "height"},                 *
      "kind": "person" | "product", "kind_confidence": float,          *
      "mask": "mask.png",                                              *
@@ -21,7 +21,8 @@ Schema version 1 (keys marked * are the external contract and always present)::
      "engines": {stage: model id},
      "kind_override": bool,
      "card": {"code": str, "format": str} | null,   # a barcode/QR card photo (schema 2): "items": []
-     "category": {"name": str, "confidence": float} | null}   # schema 2, product photos
+     "category": {"name": str, "confidence": float} | null,   # schema 2, product photos
+     "garments": {"file": "garments.png", "classes": [11 names]}}   # schema 2, person photos
 
 The catalog fields (item ``sku``/``view``/``main``, ``card``) mirror ``<out>/catalog.sqlite``
 (``studio_app.core.catalog``), which is their one home; older documents read them as absent.
@@ -30,6 +31,11 @@ Schema 2 adds the product category (issue 16): ``category`` of a product photo (
 ``ml.category.CLASSES`` or "other", with the classifier's calibrated confidence) and
 ``category`` (a name) on each item: the product's for the product item, the garment zone's
 for a person's items. Both are optional: documents of schema 1 read as "no category".
+
+Schema 2 also adds ``garments`` (an 8-bit PNG at source size whose pixel value is the index
+into ``classes``, see ``ml.garments.CLASSES``) and the zones ``dress`` and ``bag``. A version-1
+document is read as version 2 without these (upgraded in memory; saving it writes a valid
+version-2 document).
 """
 from __future__ import annotations
 
@@ -157,6 +163,7 @@ class ResultDocument:
     kind_override: bool = False
     card: dict | None = None        # {"code", "format"}: a barcode card photo (not exported)
     category: dict | None = None
+    garments: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     # ---- (de)serialisation -------------------------------------------------------
@@ -164,6 +171,8 @@ class ResultDocument:
         d = asdict(self)
         ordered = {"schema_version": self.schema_version}
         ordered.update({k: v for k, v in d.items() if k != "schema_version"})
+        if self.garments is None:
+            del ordered["garments"]
         return ordered
 
     @classmethod
@@ -191,7 +200,7 @@ class ResultDocument:
             if review["status"] not in REVIEW_STATES:
                 raise DocumentError(f"unknown review status {review['status']!r}")
             return cls(
-                schema_version=version,
+                schema_version=SCHEMA_VERSION,     # older versions are upgraded in memory
                 source=source,
                 kind=kind,
                 kind_confidence=float(d["kind_confidence"]),
@@ -207,6 +216,7 @@ class ResultDocument:
                 kind_override=bool(d.get("kind_override", False)),
                 card=_card(d.get("card")),
                 category=category_from_dict(d.get("category")),
+                garments=_garments(d.get("garments")),
             )
         except DocumentError:
             raise
@@ -237,6 +247,15 @@ def _card(c: Any) -> dict | None:
     if not isinstance(c, dict) or "code" not in c:
         raise DocumentError(f"card must be {{\"code\", \"format\"}}, got {c!r}")
     return {"code": str(c["code"]), "format": str(c.get("format", ""))}
+
+
+def _garments(g: Any) -> dict | None:
+    if g is None:
+        return None
+    if not isinstance(g, dict) or not isinstance(g.get("file"), str) or not g["file"] \
+            or not isinstance(g.get("classes"), list) or not all(isinstance(c, str) for c in g["classes"]):
+        raise DocumentError(f"garments must be {{\"file\": name, \"classes\": [names]}}, got {g!r}")
+    return {"file": g["file"], "classes": list(g["classes"])}
 
 
 def result_path(folder: str | os.PathLike) -> Path:

@@ -14,7 +14,7 @@ names. Qt-free. Processing, edits, export and the GUI all go through :class:`Res
 * **render**: item previews and swatches (:func:`render_item`), re-rendered after edits.
 
 Adding a named file is one line in :data:`NAMED_FILES` plus its field in :data:`FILE_FIELDS`
-(``garments.file`` is already validated for the apparel branch's schema-2 documents).
+(``garments.file``: a person's garment map, schema 2).
 """
 from __future__ import annotations
 
@@ -112,6 +112,15 @@ def is_binary_mask(a: np.ndarray) -> bool:
     if a.ndim != 2 or a.dtype != np.uint8 or a.size == 0:
         return False
     return cv2.countNonZero(cv2.inRange(a, 1, 254)) == 0      # one SIMD pass (~5 ms for 24 MP)
+
+
+def encode_label_map(path: Path, labels: np.ndarray) -> None:
+    """Atomic 8-bit PNG of a label map (run-length strategy: fast on large flat regions)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
+    atomic.write_bytes(path, buf.tobytes())
 
 
 def encode_image(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> None:
@@ -244,7 +253,7 @@ class ResultFolder:
 
     def save(self, doc: ResultDocument, *, replace_unreadable: bool = False) -> Path:
         """Write ``result.json`` atomically (refuses to overwrite an unreadable document)."""
-        check_references(doc.to_dict() | _extra_fields(doc), self.path)
+        check_references(doc.to_dict(), self.path)
         return save_document(doc, self.path, replace_unreadable=replace_unreadable)
 
     def read_mask(self, doc: ResultDocument, which: str = "mask") -> np.ndarray | None:
@@ -289,8 +298,9 @@ class ResultFolder:
     def missing_items(self, doc: ResultDocument) -> set[str]:
         return {it.zone for it in doc.items if not (self.path / it.file).exists()}
 
-    def write_all(self, doc: ResultDocument, rgb: np.ndarray, mask: np.ndarray) -> None:
-        """A new result: mask, items, swatches, then the document. Temporaries left by a killed run
+    def write_all(self, doc: ResultDocument, rgb: np.ndarray, mask: np.ndarray,
+                  garments: np.ndarray | None = None) -> None:
+        """A new result: mask (and a person's garment map), items, swatches, then the document. Temporaries left by a killed run
         are removed first. When a write fails (disk full, read-only) for a folder that had no
         document yet, the files of this attempt are removed again: no partial folder is left."""
         check_references(doc.to_dict(), self.path)
@@ -305,10 +315,15 @@ class ResultFolder:
             # (OpenCV and zlib release the GIL): the two largest writes overlap on two cores.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mask-png") as pool:
                 mask_job = pool.submit(encode_image, self.path / doc.mask, mask)
+                map_job = None
+                if garments is not None and doc.garments:
+                    map_job = pool.submit(encode_label_map, self.path / doc.garments["file"], garments)
                 try:
                     self.render_items(doc, rgb, mask)
                 finally:
                     mask_job.result()         # (re-)raises a failed mask write
+                    if map_job is not None:
+                        map_job.result()
             self.save(doc)
         except BaseException:
             if not had_doc:
@@ -316,7 +331,7 @@ class ResultFolder:
             raise
 
     def _remove_attempt(self, doc: ResultDocument) -> None:
-        names = [doc.mask] + [it.file for it in doc.items] + [it.swatch.file for it in doc.items if it.swatch]
+        names = [doc.mask] + ([doc.garments["file"]] if doc.garments else []) + [it.file for it in doc.items] + [it.swatch.file for it in doc.items if it.swatch]
         for n in names:
             try:
                 (self.path / n).unlink()
@@ -326,11 +341,3 @@ class ResultFolder:
             self.path.rmdir()          # only when empty
         except OSError:
             pass
-
-
-def _extra_fields(doc: ResultDocument) -> dict:
-    """Fields a newer document class may carry beyond schema 1 (``garments``), for validation."""
-    g = getattr(doc, "garments", None)
-    if g is None:
-        return {}
-    return {"garments": g if isinstance(g, dict) else getattr(g, "__dict__", {})}

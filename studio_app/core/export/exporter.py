@@ -20,6 +20,7 @@ the GUI's export panel and by ``studio-catalog export``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ from . import manifest, naming, preflight, products, render, shopfiles
 from . import plan as plan_mod
 from .plan import Output as _Output, _file_sha, _sha
 from .presets import Preset, load as load_preset
+
+log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 

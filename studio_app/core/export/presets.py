@@ -32,7 +32,7 @@ CHECKS = ("background", "fill", "min_long_side", "max_long_side", "min_size", "m
 SEVERITIES = ("block", "warn", "off")
 FITS = ("pad", "crop")
 DEFAULT_VIEWS = {"product": "main", "full": "main", "top": "alt1", "bottom": "alt2",
-                 "shoes": "alt3", "head": "alt4"}
+                 "shoes": "alt3", "head": "alt4", "dress": "alt5", "bag": "alt6"}
 DEFAULT_CHECKS = {"background": "block", "fill": "block", "min_long_side": "block",
                   "max_long_side": "block", "min_size": "block", "max_pixels": "block",
                   "aspect": "block", "srgb": "block", "file_size": "block", "format": "block",
