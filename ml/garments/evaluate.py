@@ -49,7 +49,7 @@ def evaluate(parser, ccp_dir: str | Path, products_dir: str | Path | None = None
         person_hits += res.person_prob >= 0.5
         person_n += 1
     ious = iou_table(conf)
-    out = {"iou": ious, "miou": mean_iou(ious), "photos": person_n,
+    out = {"iou": ious, "miou": mean_iou(ious), "photos": person_n, "confusion": conf.tolist(),
            "person_recall": person_hits / max(1, person_n)}
     if products_dir:
         files = product_negatives(products_dir, "dev")

@@ -291,8 +291,9 @@ class Processor:
         had_doc = result_path(folder).exists()
         try:
             # The full-size mask is encoded on a second thread while the items are rendered
-            # (OpenCV and zlib release the GIL): the two largest writes overlap on two cores.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mask-png") as pool:
+            # (OpenCV and zlib release the GIL): the two largest writes overlap on two cores;
+            # a person's garment map (garments.png) gets its own thread beside them.
+            with ThreadPoolExecutor(max_workers=1 + (garments is not None), thread_name_prefix="mask-png") as pool:
                 mask_job = pool.submit(encode_image, folder / doc.mask, mask)
                 map_job = None
                 if garments is not None and doc.garments:
