@@ -73,7 +73,9 @@ def test_undo_memory_stays_bounded_over_200_edits_on_24mp(tmp_path, record_prope
         assert held < 8 * MB                               # compact steps: KBs each, no pixels
         # two photos' pixels are cached for fast edits (2 x 96 MB); the other photos cost nothing:
         assert end - base < 2 * (W * H * 4) + 120 * MB, (end - base) / MB
-        assert end - peak < 60 * MB, (end - peak) / MB    # photos 3 and 4 did not add to photos 1 and 2
+        # photos 3 and 4 did not add to photos 1 and 2: one more cached photo would be +96 MB
+        # (RGB + mask); allocator noise under load has measured up to +69 MB
+        assert end - peak < 0.85 * (W * H * 4), (end - peak) / MB
         assert studio.undo(photos[0]) is not None          # the oldest photo's history still undoes
     finally:
         studio.close()
