@@ -78,38 +78,40 @@ class Pipeline:
                 self._seg = _make_seg_engine(self.seg_engine_name, self.weights_dir, self.device)
             return self._seg
 
+    def _optional(self, attr: str, build: Callable[[], object], what: str):
+        """A model the pipeline can do without: built once; when it cannot load (weights not
+        fetched, a damaged file) the reason (a str) is kept instead and goes into each photo's
+        warnings."""
+        with self._lock:
+            if getattr(self, attr) is None:
+                try:
+                    setattr(self, attr, build())
+                except (RuntimeError, ValueError, OSError) as exc:   # WeightsError is a RuntimeError
+                    setattr(self, attr, f"the {what} is not available: {exc}")
+            return getattr(self, attr)
+
     @property
     def categoriser(self):
-        """The product-category classifier, or the reason it cannot run (a str: e.g. its
-        backbone has not been fetched yet); loaded once."""
-        with self._lock:
-            if self._category is None:
-                from ml.category.inference import CategoryClassifier
-                from ml.weights import WeightsError
-                try:
-                    self._category = CategoryClassifier(self.weights_dir, self.device)
-                except (WeightsError, ValueError) as exc:
-                    self._category = f"the product category is not available: {exc}"
-            return self._category
+        """The product-category classifier, or the reason it cannot run (a str)."""
+        def build():
+            from ml.category.inference import CategoryClassifier
+            return CategoryClassifier(self.weights_dir, self.device)
+        return self._optional("_category", build, "product category")
 
     @property
     def garment_parser(self):
-        """The garment parser, or None when it cannot load (the reason goes into each photo's warnings)."""
-        with self._lock:
-            if self._garments is None:
-                try:
-                    from ml.garments import GarmentParser
-                    self._garments = GarmentParser(self.weights_dir, str(self.device))
-                except (RuntimeError, ValueError, OSError) as exc:   # WeightsError is a RuntimeError
-                    self._garments = f"the garment parser is unavailable: {exc}"
-            return None if isinstance(self._garments, str) else self._garments
+        """The garment parser, or the reason it cannot run (a str)."""
+        def build():
+            from ml.garments import GarmentParser
+            return GarmentParser(self.weights_dir, str(self.device))
+        return self._optional("_garments", build, "garment parser")
 
     def warm_up(self) -> None:
         """Load every model now (the GUI calls this on its worker thread at start), and import
         the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
         photo is not slower than the rest."""
         _ = self.pose, self.segmenter, self.categoriser
-        if self.garment_parser is not None:
+        if not isinstance(self.garment_parser, str):
             self.garment_parser.warm_up()
         import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
@@ -211,9 +213,11 @@ class Pipeline:
 
         step("garments", 0.25)
         t = time.perf_counter()
-        parse = self.garment_parser.parse(work) if self.garment_parser is not None else None
-        if parse is None:
-            warnings.append(self._garments)
+        parser, parse = self.garment_parser, None
+        if isinstance(parser, str):
+            warnings.append(parser)
+        else:
+            parse = parser.parse(work)
         timings["garments"] = time.perf_counter() - t
 
         step("segmentation", 0.4)
@@ -274,8 +278,8 @@ class Pipeline:
             fx, fy = cs_w / W, cs_h / H
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
-            c_garments = None if garments is None else cv2.resize(
-                garments, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
+            c_garments = None if garments is None else cv2.resize(        # from the parser's own map,
+                parse.labels, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)   # not the 24-MP copy
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):
