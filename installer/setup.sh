@@ -52,7 +52,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   $PIP install -q "torch${TORCH_VERSION:+==$TORCH_VERSION}"
 fi
 
-echo "==> installing studio-catalog and its test tools"
+echo "==> installing studio-catalog and its test tools (with Ray: the test extra includes [cluster])"
 $PIP install -q -e ".[test]"
 
 echo "==> fetching and verifying the models"

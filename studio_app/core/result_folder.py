@@ -217,13 +217,16 @@ class ResultFolder:
     def for_photo(cls, photo: str | os.PathLike, out_root: str | os.PathLike,
                   sha256: str | None = None) -> "ResultFolder":
         """Where the result of ``photo`` goes: its existing folder (same source path, or same bytes
-        when ``sha256`` is given), else ``<stem>`` or the first free ``<stem>-N``."""
+        when ``sha256`` is given), else ``<stem>`` or the first free ``<stem>-N``. DocumentError
+        when that folder would resolve outside ``out_root`` (a link leading elsewhere): refused."""
         found, free = cls._scan(Path(photo), Path(out_root), sha256)
-        if found is not None:
-            return found
-        if free is None:
+        if found is None and free is None:
             raise RuntimeError(f"too many photos named {Path(photo).stem!r} in {out_root}")
-        return cls(free)
+        rf = found or cls(free)
+        root = Path(out_root).resolve()
+        if not rf.path.resolve().is_relative_to(root):
+            raise DocumentError(f"its result folder {rf.path.name} resolves outside the output folder {root}; refused")
+        return rf
 
     # ---- files ------------------------------------------------------------------------------------
     @property

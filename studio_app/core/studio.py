@@ -66,8 +66,8 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self._queue: list[tuple[int, int, str]] = []      # (priority, sequence, photo key)
         self._seq = 0
         self._focus: str | None = None
-        self._current: str | None = None
-        self._cancel = threading.Event()
+        self._running: dict[str, int] = {}               # photo key -> cancel generation at its start
+        self._generation = 0                              # cancel() moves it on: the running photos stop
         self._stop = False
         self._reload: ProcessorSpec | None = None
         self._thread: threading.Thread | None = None
@@ -102,11 +102,12 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
             self._export.wait(timeout)
         with self._lock:
             self._stop = True
-            self._cancel.set()
             self._wake.notify_all()
             t, self._thread = self._thread, None
         if t is not None:
             t.join(timeout)
+        with self._lock:          # photos on other lanes stop at their next cancel check
+            self._wake.wait_for(lambda: not self._running, timeout)
         if self.processor is not None:
             _close(self.processor)
             self.processor = None
@@ -165,7 +166,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         """Take a photo out of the session (its result folder stays); refused while processing."""
         with self._lock:
             e = self.session.get(photo)
-            if e is None or e.photo == self._current:
+            if e is None or e.photo in self._running:
                 return False
             self._queue = [q for q in self._queue if q[2] != e.photo]
             self.session.remove(e.photo)
@@ -209,10 +210,9 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         :meth:`requeue_cancelled` brings them back). Finished results are kept."""
         with self._lock:
             self._queue.clear()
-            if self._current is not None:
-                self._cancel.set()
+            self._generation += 1
             out = self.session.mark_cancelled([e.photo for e in self.session.queued()])
-            self._done = self._total = 1 if self._current is not None else 0
+            self._done = self._total = len(self._running)
             self._wake.notify_all()
         for e in out:
             self._entry_changed(e)
@@ -231,32 +231,48 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
     @property
     def busy(self) -> bool:
         with self._lock:
-            return bool(self._queue) or self._current is not None
+            return bool(self._queue or self._running)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or processing (tests, the CLI). False on timeout."""
         with self._lock:
-            return self._wake.wait_for(lambda: not self._queue and self._current is None or self._stop,
+            return self._wake.wait_for(lambda: not self._queue and not self._running or self._stop,
                                        timeout)
 
     # ---- the processing thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        """Builds the processor and starts the photos: one at a time on this thread, or up to the
+        processor's ``slots`` at once (a cluster), each on its own lane thread."""
         ready = self.processor is not None or self._build(self._spec, "loading")
         while True:
             with self._lock:      # without a processor (it failed to load) photos wait for set_processor
-                self._wake.wait_for(lambda: self._stop or self._reload is not None or (ready and self._queue))
+                self._wake.wait_for(lambda: self._stop or self._reload is not None
+                                    or (ready and self._queue and len(self._running) < self._slots()))
                 if self._stop:
                     return
                 spec, self._reload = self._reload, None
+                if spec is not None:      # the photos in flight finish with the old processor
+                    self._wake.wait_for(lambda: self._stop or not self._running)
             if spec is not None:
                 ready = self._build(spec, "reloading" if ready else "loading") or ready
                 continue
             job = self._next_job()
-            if job is not None:
-                try:
-                    self._process(*job)
-                except Exception as exc:  # a bug must not stop the processing thread
-                    self._finish(job[0], _failed(job[0].photo, f"{job[0].name}: {type(exc).__name__}: {exc}"), False)
+            if job is None:
+                continue
+            if self._slots() > 1:
+                threading.Thread(target=self._process_safely, args=job, name="studio-lane", daemon=True).start()
+            else:
+                self._process_safely(*job)
+
+    def _slots(self) -> int:
+        """How many photos the processor takes at once (``slots``; 1 when it does not say)."""
+        return max(1, int(getattr(self.processor, "slots", 1) or 1))
+
+    def _process_safely(self, e: Entry, force_kind: str | None, generation: int) -> None:
+        try:
+            self._process(e, force_kind, generation)
+        except Exception as exc:  # a bug must not stop the processing thread
+            self._finish(e, _failed(e.photo, f"{e.name}: {type(exc).__name__}: {exc}"), False)
 
     def _build(self, spec: ProcessorSpec, state: str) -> bool:
         self.events.processor_state(ProcessorState(state))
@@ -272,7 +288,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self.events.processor_state(ProcessorState("ready", describe(new)))
         return True
 
-    def _next_job(self) -> tuple[Entry, str | None] | None:
+    def _next_job(self) -> tuple[Entry, str | None, int] | None:
         with self._lock:
             if not self._queue:
                 return None
@@ -283,15 +299,17 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
                 self._done += 1
                 self._wake.notify_all()
                 return None
-            self._cancel.clear()
-            self._current = e.photo
+            self._running[e.photo] = self._generation
             self.session.mark_processing(e.photo, "load", 0.0)
         self._entry_changed(e)
         self._progress(e.photo, "load", 0.0)
-        return e, e.force_kind
+        return e, e.force_kind, self._running[e.photo]
 
-    def _process(self, e: Entry, force_kind: str | None) -> None:
+    def _process(self, e: Entry, force_kind: str | None, generation: int) -> None:
         throttle = Throttle(self.progress_interval)
+
+        def stopped() -> bool:
+            return self._stop or self._generation != generation
 
         def progress(stage: str, frac: float) -> None:
             with self._lock:
@@ -303,12 +321,12 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         try:
             outcome = self.processor.process(Path(e.photo), self.out_root, force_kind=force_kind,
                                              skip_existing=self.skip_existing, progress=progress,
-                                             cancel=self._cancel.is_set)
+                                             cancel=stopped)
         except Cancelled:
             cancelled = True
         except Exception as exc:  # a processor that broke (a child process died): this photo fails
             outcome = _failed(e.photo, f"{Path(e.photo).name}: {exc}")
-        self._finish(e, outcome, cancelled or self._cancel.is_set() and outcome is None)
+        self._finish(e, outcome, cancelled or stopped() and outcome is None)
 
     def _finish(self, e: Entry, outcome, cancelled: bool) -> None:
         with self._lock:
@@ -318,7 +336,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
                 self.session.mark_done(e.photo, outcome.folder, outcome.doc)
             else:
                 self.session.mark_failed(e.photo, outcome.error or f"{e.name}: no result")
-            self._current = None
+            self._running.pop(e.photo, None)
             self._done = min(self._total, self._done + 1)
         if not cancelled and outcome.ok and not outcome.skipped:
             self._forget_edits(e)

@@ -28,7 +28,8 @@ def print_presets(stream=None) -> int:
     return 1 if bad else 0
 
 
-def run_export(args) -> int:
+def run_export(args, render_elsewhere=None) -> int:
+    """``render_elsewhere``: a cluster renders the images (``exporter.RenderFn``)."""
     if getattr(args, "list_presets", False):
         return print_presets()
     tty = sys.stderr.isatty()
@@ -48,7 +49,8 @@ def run_export(args) -> int:
                             overwrite=getattr(args, "overwrite", False), progress=progress,
                             cancel=cancelled.is_set, shot_list=getattr(args, "shot_list", None),
                             require_complete=getattr(args, "require_complete", False),
-                            image_base_url=getattr(args, "image_base_url", None))
+                            image_base_url=getattr(args, "image_base_url", None),
+                            render_elsewhere=render_elsewhere)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

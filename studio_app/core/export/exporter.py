@@ -24,7 +24,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 
 from studio_app.core import atomic
@@ -33,6 +33,7 @@ from studio_app.core.result import RESULT_NAME, DocumentError, ResultDocument
 from studio_app.core.result_folder import ResultFolder
 from studio_app.core.catalog import CatalogError
 from . import manifest, naming, preflight, products, render, shopfiles
+from .encoding import SourceError, encode_item, load_source
 from . import plan as plan_mod
 from .plan import Output as _Output, _file_sha, _sha
 from .presets import Preset, load as load_preset
@@ -43,6 +44,9 @@ STATE_VERSION = 1
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
+# Renders export images elsewhere (a cluster): given [(result folder, document, item indices)] and the
+# preset, yields per document {index: (bytes, facts)} or {"error": reason}, in order (encoding.encode_items).
+RenderFn = Callable[[list, Preset], Iterator[dict]]
 
 
 class ExportError(ValueError):
@@ -161,10 +165,12 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
            template: str | None = None, sku: str | None = None, only_approved: bool = True,
            overwrite: bool = False, progress: ProgressFn | None = None,
            cancel: CancelFn | None = None, shot_list: str | os.PathLike | None = None,
-           require_complete: bool = False, image_base_url: str | None = None) -> ExportReport:
+           require_complete: bool = False, image_base_url: str | None = None,
+           render_elsewhere: RenderFn | None = None) -> ExportReport:
     """``shot_list``: products (CSV/XLSX) besides the results' ``catalog.sqlite``; ``require_complete``:
     a product missing an expected view is held back; ``image_base_url``: where the images will be
-    hosted (the shop import file's image links)."""
+    hosted (the shop import file's image links); ``render_elsewhere``: the images are rendered by
+    it (a cluster), everything else (names, pre-flight, writing, the record) happens here."""
     if not isinstance(preset, Preset):
         try:
             preset = load_preset(preset)
@@ -205,6 +211,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
     # ---- render photo by photo --------------------------------------------------------------
     this_run_rows: list[dict] = []
     blocked_json: list[dict] = []
+    rendered = render_elsewhere(_render_jobs(plan, out, state), preset) if render_elsewhere else None
     try:
         for i, (folder, doc, outs) in enumerate(plan):
             if cancel and cancel():
@@ -213,7 +220,7 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
             if progress:
                 progress(i, len(plan), folder.name)
             ok = _export_document(folder, doc, outs, preset, out, state, report, overwrite, cancel,
-                                  this_run_rows, blocked_json)
+                                  this_run_rows, blocked_json, next(rendered) if rendered else None)
             _save_state(state, report, out)
             if ok is None:          # cancelled mid-document
                 report.cancelled = True
@@ -227,6 +234,8 @@ def export(result_folders: Iterable[str | os.PathLike], preset: Preset | str, ou
                     except (DocumentError, OSError) as exc:
                         report.errors.append((str(folder), f"exported, but the review status could not be saved: {exc}"))
     finally:
+        if rendered is not None:
+            rendered.close()
         # the manifest always describes what is in the folder, also after a cancel or a crash
         _save_state(state, report, out)
         rows = _manifest_rows(this_run_rows, state, out)
@@ -284,18 +293,46 @@ def _manifest_rows(this_run: list[dict], state: _State, out: Path) -> list[dict]
     return rows + older
 
 
+def _render_jobs(plan, out: Path, state: _State) -> list[tuple[Path, ResultDocument, list[int]]]:
+    """Per document, the indices (in ``doc.items``) of the images that are not already in the catalog."""
+    jobs = []
+    for folder, doc, outs in plan:
+        todo = [_index(doc, it) for it, img_out, _sw, _row in outs if not _is_current(img_out, out, state)]
+        jobs.append((folder, doc, todo))
+    return jobs
+
+
+def _index(doc: ResultDocument, it) -> int:
+    return next(i for i, x in enumerate(doc.items) if x is it)
+
+
+def _is_current(o: _Output, out: Path, state: _State) -> bool:
+    """Whether this export wrote ``o`` with the same inputs and the file is unchanged (not made again)."""
+    rec = state.files.get(o.name)
+    target = out / o.name
+    return bool(rec and rec.get("key") == o.key and rec.get("fingerprint") == o.fingerprint
+                and target.is_file() and rec.get("sha256") == _file_sha(target))
+
+
 def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, out: Path, state: _State,
                      report: ExportReport, overwrite: bool, cancel: CancelFn | None,
-                     rows: list[dict], blocked_json: list[dict]) -> bool | None:
-    """True when every item of the document is in the catalog; None when cancelled."""
+                     rows: list[dict], blocked_json: list[dict], rendered: dict | None = None) -> bool | None:
+    """True when every item of the document is in the catalog; None when cancelled. ``rendered``:
+    images made elsewhere (``RenderFn``); the others are rendered here."""
     loaded = None            # (rgb, mask, exif) loaded on first need
     all_ok = True
 
     def source():
         nonlocal loaded
         if loaded is None:
-            loaded = _load_source(folder, doc, preset)
+            loaded = load_source(folder, doc, preset)
         return loaded
+
+    def image(it):
+        if rendered and "error" in rendered:
+            raise SourceError(rendered["error"])
+        made = rendered.get(_index(doc, it)) if rendered else None
+        return made if made is not None else encode_item(source(), doc, it, preset)
 
     for it, img_out, sw_out, naming_row in outs:
         if cancel and cancel():
@@ -308,7 +345,7 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
         family = it.swatch.family if it.swatch else None
         try:
             res = _produce(img_out, out, state, report, overwrite, preset,
-                           lambda: _encode_item(source(), doc, it, preset), role="image", zone=it.zone,
+                           lambda: image(it), role="image", zone=it.zone,
                            family=family)
             if res is None:
                 all_ok = False
@@ -328,7 +365,7 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
             row.update(width=dims[0], height=dims[1], preflight=status, notes=notes)
             state.files[img_out.name]["row"] = row
             rows.append(row)
-        except _SourceError as exc:
+        except SourceError as exc:
             report.errors.append((str(folder), str(exc)))
             return False
         except _Blocked as exc:
@@ -340,10 +377,6 @@ def _export_document(folder: Path, doc: ResultDocument, outs, preset: Preset, ou
             report.errors.append((str(folder), exc.strerror or str(exc)))
             return False
     return all_ok
-
-
-class _SourceError(Exception):
-    pass
 
 
 def _category_fields(doc: ResultDocument, it) -> dict:
@@ -358,39 +391,6 @@ def _category_fields(doc: ResultDocument, it) -> dict:
     except CategoryTableError as exc:     # a broken studio table: the name still goes out
         log.warning("%s", exc)
         return feed_fields(cat, table={})
-
-
-def _load_source(folder: Path, doc: ResultDocument, preset: Preset):
-    from ml.io import ImageLoadError, exif_for_export, load_image
-    src = Path(doc.source.path)
-    if not src.is_file():
-        raise _SourceError(f"the source photo {src} is not there any more (moved or deleted?)")
-    try:
-        img = load_image(src)
-    except ImageLoadError as exc:
-        raise _SourceError(str(exc)) from exc
-    if img.sha256 != doc.source.sha256:
-        raise _SourceError(f"the source photo {src.name} changed since it was processed; process it again")
-    try:
-        mask = ResultFolder(folder).read_mask(doc)
-    except DocumentError as exc:
-        raise _SourceError(str(exc)) from exc
-    if mask is not None:
-        if mask.shape != img.rgb.shape[:2]:
-            raise _SourceError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the photo is "
-                               f"{img.width}x{img.height}; process the photo again")
-    exif = exif_for_export(img.exif) if preset.exif == "keep" else None
-    return img.rgb, mask, exif
-
-
-def _encode_item(loaded, doc: ResultDocument, it, preset: Preset) -> tuple[bytes, dict]:
-    """The file's bytes and what pre-flight needs to judge them (subject mask, enlargement)."""
-    rgb, mask, exif = loaded
-    if it.zone == "product" and mask is None:
-        raise _SourceError("the product has no mask file; process the photo again")
-    r = render.render_full(rgb, mask, it.zone, it.box, preset, plan_mod.category_name(doc, it))
-    data, _q = render.encode(r.image, preset.format, preset.quality, exif=exif, max_bytes=preset.max_file_bytes)
-    return data, {"subject": r.subject, "upscale": r.upscale, "white": r.white}
 
 
 def _produce(o: _Output, out: Path, state: _State, report: ExportReport, overwrite: bool, preset: Preset,
