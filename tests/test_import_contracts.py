@@ -39,12 +39,15 @@ def test_a_deliberate_violation_fails(tmp_path):
     session.write_text(session.read_text() + "\nfrom . import studio  # noqa  (a cycle)\n")
     io = tmp_path / "ml" / "io.py"
     io.write_text(io.read_text() + "\nimport studio_app.core.paths  # noqa\n")
+    studio = tmp_path / "studio_app" / "core" / "studio.py"
+    studio.write_text(studio.read_text() + "\n\ndef _cluster():\n    import ray  # noqa  (even inside a function)\n")
     r = _lint(tmp_path)
     out = r.stdout
     assert r.returncode != 0, out
     assert "ml and studio_app.core import no Qt and no GUI BROKEN" in out, out
     assert "ml imports nothing of studio_app BROKEN" in out, out
     assert "no import cycles between sibling modules BROKEN" in out, out
+    assert "ml and studio_app.core never import ray BROKEN" in out, out
     assert "studio_app.core.result -> PySide6" in out.replace("\n", " ") or "PySide6" in out
 
 

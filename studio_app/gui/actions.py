@@ -47,6 +47,8 @@ def build_menus(win) -> None:
     m.addSeparator()
     win.a_settings = _act(win, m, "Settings…", win.settings_dialog, ["Ctrl+,"],
                           tip="Choose the keypoint and segmentation engines")
+    win.a_cluster = _act(win, m, "Process on the cluster", win.set_cluster_processing, checkable=True,
+                         tip="Send the queued photos to the cluster set in Settings (off: this workstation)")
     m.addSeparator()
     _act(win, m, "Quit", win.close, ["Ctrl+Q"])
 

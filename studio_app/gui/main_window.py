@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.hot_stable_seconds, self.hot_pair_window = hot_stable_seconds, hot_pair_window
         self.device_text = self._ready_text = LOADING
         self._engines_before: tuple[str, str] | None = None
+        self._local_spec = None                  # the local processor while the cluster has the queue
         self._closed = False
         self.studio = studio or Studio(self.out_root, processor)
         self.bridge = StudioBridge(self.studio, self)
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         elif ev.state == "ready":
             self.device_text = self._ready_text = ev.text
             self._engines_before = None
+            self._sync_cluster_action()
             self.status.show_device(ev.text, self.engines())
         elif self._engines_before is not None:     # a reload failed: the old engines stay, so do the settings
             pose, seg = self._engines_before
@@ -144,6 +146,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("seg_engine", seg)
             self.device_text = self._ready_text
             self.status.show_device(self._ready_text, self.engines())
+            self._sync_cluster_action()
             QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Studio Catalog", ev.text))
         else:
             self.device_text = "models not loaded"
@@ -305,8 +308,10 @@ class MainWindow(QMainWindow):
     def settings_dialog(self) -> None:
         from .settings_dialog import SettingsDialog
         pose, seg = self.engines()
-        dlg = self._settings_dlg = SettingsDialog(self, self.weights_dir, pose, seg, self.device_text)
-        dlg.accepted.connect(lambda: self.set_engines(*dlg.values()))
+        dlg = self._settings_dlg = SettingsDialog(self, self.weights_dir, pose, seg, self.device_text,
+                                                  cluster=self.settings.value("cluster_address", "", str))
+        dlg.accepted.connect(lambda: (self.settings.setValue("cluster_address", dlg.cluster_address()),
+                                      self.set_engines(*dlg.values())))
         dlg.open()
 
     def set_engines(self, pose: str, seg: str) -> bool:
@@ -319,9 +324,43 @@ class MainWindow(QMainWindow):
         self._engines_before = before
         self.settings.setValue("pose_engine", pose)
         self.settings.setValue("seg_engine", seg)
-        self.studio.set_processor(replace(base, pose_engine=pose, seg_engine=seg))
+        if hasattr(base, "address"):        # on the cluster: its workers get the new engines
+            self.studio.set_processor(replace(base, base=replace(base.base, pose_engine=pose, seg_engine=seg)))
+        else:
+            self.studio.set_processor(replace(base, pose_engine=pose, seg_engine=seg))
         self.statusBar().showMessage(f"loading the engines: keypoints {pose}, segmentation {seg}…", 8000)
         return True
+
+    # ---- cluster -------------------------------------------------------------------------------
+    def set_cluster_processing(self, on: bool) -> bool:
+        """Queued photos go to the cluster in Settings (on) or stay on this workstation (off); the
+        Studio switches between two photos and the status bar says where they run. False when
+        nothing was asked (no address set)."""
+        from studio_app.cluster.processor import ClusterSpec
+        spec = self.studio.spec
+        on_cluster = isinstance(spec, ClusterSpec)
+        address = self.settings.value("cluster_address", "", str).strip()
+        if on == on_cluster or (on and not address):
+            self.a_cluster.setChecked(on_cluster)
+            if on and not address:
+                self.statusBar().showMessage("set the cluster address in Settings first", 8000)
+            return False
+        pose, seg = self.engines()
+        if on:
+            self._local_spec = spec                   # back to it when the cluster is switched off
+            new = ClusterSpec(address, base=processor_spec(self.device, pose, seg, isolated=False,
+                                                           weights_dir=self._weights_dir))
+        else:
+            new = self._local_spec or processor_spec(self.device, pose, seg, weights_dir=self._weights_dir)
+        self._engines_before = (pose, seg)            # a failure keeps the current processor and says why
+        self.studio.set_processor(new)
+        self.statusBar().showMessage(f"connecting to the cluster at {address}…" if on
+                                     else "processing on this workstation again…", 8000)
+        return True
+
+    def _sync_cluster_action(self) -> None:
+        if hasattr(self, "a_cluster"):
+            self.a_cluster.setChecked(hasattr(self.studio.spec, "address"))     # a ClusterSpec
 
     # ---- help ----------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:

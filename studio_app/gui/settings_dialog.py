@@ -3,12 +3,15 @@
 Lists the built-in engines and the trained checkpoints found in ``weights/`` (an OpenPose or
 YOLACT ``.pth`` with its ``.json`` config beside it; see ``studio_app.core.engines``). The choice
 is stored in the app's settings; the worker loads the new models on its own thread, between two
-photos, and the result documents name the engines that produced them (``engines``)."""
+photos, and the result documents name the engines that produced them (``engines``).
+
+Settings › Cluster: the address of a Ray cluster's head node (docs/cluster.md); File › Process on
+the cluster then sends the queued photos there."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout)
 
 from studio_app.core.engines import EngineChoice, pose_choices, seg_choices
 
@@ -27,7 +30,8 @@ def _fill(combo: QComboBox, choices: list[EngineChoice], current: str) -> None:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, parent, weights_dir: str | Path, pose: str, seg: str, device_text: str = ""):
+    def __init__(self, parent, weights_dir: str | Path, pose: str, seg: str, device_text: str = "",
+                 cluster: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(520)
@@ -53,6 +57,11 @@ class SettingsDialog(QDialog):
         form.addRow("", self.pose_detail)
         form.addRow("Segmentation", self.seg)
         form.addRow("", self.seg_detail)
+        self.cluster = QLineEdit(cluster)
+        self.cluster.setPlaceholderText("head-node:6379 — empty: this workstation only")
+        self.cluster.setToolTip("A Ray cluster on the studio's private network (docs/cluster.md); "
+                                "File › Process on the cluster sends the queue there")
+        form.addRow("Cluster address", self.cluster)
         lay.addLayout(form)
         self.pose.currentIndexChanged.connect(self._details)
         self.seg.currentIndexChanged.connect(self._details)
@@ -70,6 +79,9 @@ class SettingsDialog(QDialog):
     def _details(self) -> None:
         self.pose_detail.setText(self.pose.currentData(3) or "")
         self.seg_detail.setText(self.seg.currentData(3) or "")
+
+    def cluster_address(self) -> str:
+        return self.cluster.text().strip()
 
     def values(self) -> tuple[str, str]:
         return self.pose.currentData() or "blazepose", self.seg.currentData() or "u2netp"
