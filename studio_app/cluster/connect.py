@@ -69,7 +69,7 @@ def connect(address: str, workers: int | None = None) -> Connection:
         except ClusterError:
             raise
         except Exception as exc:      # unreachable head, refused token, bad address
-            raise ClusterError(f"cannot connect to the cluster at {address}: {_first_line(exc)}") from exc
+            raise ClusterError(f"cannot connect to the cluster at {address}: {last_line(exc)}") from exc
     res = ray.cluster_resources()
     return Connection(address, started, int(res.get("CPU", 0)), int(res.get("GPU", 0)))
 
@@ -87,6 +87,7 @@ def _start_local(ray, workers: int | None) -> None:
         raise ClusterError(f"the local Ray instance did not bind to {LOOPBACK} (it chose {ip}); not used")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def last_line(exc: BaseException) -> str:
+    """The useful line of a Ray error (its text carries the remote traceback)."""
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__

@@ -12,7 +12,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from ml.types import Cancelled
-from .connect import connect
+from .connect import connect, last_line
 from .pool import WorkerLost, WorkerPool
 
 AHEAD_PER_WORKER = 2
@@ -67,6 +67,8 @@ class ClusterRenderer:
             return {"error": f"the images were not rendered: {exc}"}
         except Cancelled:
             return {"error": "cancelled"}
+        except self.pool.ray.exceptions.RayTaskError as exc:     # a bug in the worker: this result fails
+            return {"error": f"rendering failed on the cluster ({last_line(exc)})"}
 
     def close(self) -> None:
         self.pool.close()

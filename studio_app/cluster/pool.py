@@ -14,6 +14,7 @@ from typing import Callable
 
 from ml.types import Cancelled
 from . import ClusterError, require_ray
+from .connect import last_line
 from .worker import PhotoWorker
 
 POLL_S = 0.2
@@ -53,7 +54,7 @@ class WorkerPool:
         try:
             return self.ray.get([a.ready.remote() for a in actors], timeout=timeout)
         except Exception as exc:
-            raise ClusterError(f"the cluster workers could not start: {str(exc).strip().splitlines()[-1]}") from exc
+            raise ClusterError(f"the cluster workers could not start: {last_line(exc)}") from exc
 
     def call(self, method: str, *args, cancel: Callable[[], bool] | None = None):
         for attempt in range(ATTEMPTS):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from studio_app.core.processor import ProcessorSpec
 from . import ClusterError
-from .connect import Connection, connect
+from .connect import Connection, connect, last_line
 from .pool import WorkerLost, WorkerPool
 from .worker import unpack_outcome
 
@@ -57,6 +57,8 @@ class ClusterProcessor:
             data = self.pool.call("process", str(photo), str(out_root), force_kind, skip_existing, cancel=cancel)
         except WorkerLost as exc:
             return _failed(photo, f"{photo.name}: {exc}")
+        except self.pool.ray.exceptions.RayTaskError as exc:      # a bug in the worker: one line, batch goes on
+            return _failed(photo, f"{photo.name}: processing failed on the cluster ({last_line(exc)})")
         if progress:
             progress("done", 1.0)
         return unpack_outcome(data)
@@ -89,7 +91,14 @@ class ClusterSpec:
         return self.base.engines
 
     def build(self) -> ClusterProcessor:
-        return ClusterProcessor(self.address, workers=self.workers, spec=self.base)
+        """Connects and waits until every worker has its models (a failure says why, ``ClusterError``)."""
+        proc = ClusterProcessor(self.address, workers=self.workers, spec=self.base)
+        try:
+            proc.pool.wait_ready()
+        except ClusterError:
+            proc.close()
+            raise
+        return proc
 
     def weights_path(self) -> Path:
         return self.base.weights_path()
