@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,17 @@ def test_disabled_token_auth_is_refused(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     with pytest.raises(ClusterError, match="token authentication"):
         connect("local", 2)
+
+
+@needs_ray
+def test_unreachable_cluster_is_one_line_and_quick(tmp_path, capsys):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"not read")
+    t = time.monotonic()
+    rc = cli.main(["process", str(photo), "--out", str(tmp_path / "out"), "--cluster", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.monotonic() - t < 60
+    assert "error: cannot reach the cluster at 127.0.0.1:1" in err and "Traceback" not in err
 
 
 # ---- real Ray -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ and ``RAY_AUTH_MODE=disabled`` is refused.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ def connect(address: str, workers: int | None = None) -> Connection:
                 _start_local(ray, workers)
                 started = True
             else:
+                _check_reachable(address)
                 ray.init(address=address, log_to_driver=False, include_dashboard=False)
         except ClusterError:
             raise
@@ -72,6 +74,22 @@ def connect(address: str, workers: int | None = None) -> Connection:
             raise ClusterError(f"cannot connect to the cluster at {address}: {last_line(exc)}") from exc
     res = ray.cluster_resources()
     return Connection(address, started, int(res.get("CPU", 0)), int(res.get("GPU", 0)))
+
+
+REACH_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, with a hint, when nothing listens at ``host:port`` (Ray itself retries for minutes)."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ClusterError(f"cluster address {address!r}: expected 'local' or HOST:PORT (e.g. head-node:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the cluster at {address}: {exc.strerror or exc}; is the head node "
+                           "started (ray start --head) and reachable on the private network?") from exc
 
 
 def _start_local(ray, workers: int | None) -> None:
