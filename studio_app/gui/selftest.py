@@ -101,6 +101,8 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         from .config import processor_spec
         from .main_window import MainWindow
 
+        spec = processor_spec(device)
+        spec.prestart()                    # as the app does at launch
         app = make_app([])
         settings = QSettings(str(out / "selftest-settings.ini"), QSettings.IniFormat)
         failures: list[str] = []
@@ -117,7 +119,7 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         guard.timeout.connect(close_dialogs)
         guard.start()
 
-        win = MainWindow(out / "results", processor=processor_spec(device), settings=settings, preset="generic")
+        win = MainWindow(out / "results", processor=spec, settings=settings, preset="generic")
         loaded: dict[str, object] = {}
 
         def state(name: str, text: str) -> None:
