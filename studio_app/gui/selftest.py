@@ -154,6 +154,7 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
             raise SelfTestError(f"no result document in {folder}")
         # the result is on screen (the window follows the photo that just finished)
         _wait(app, lambda: win.canvas.doc is not None, 30, "the result to be shown", failures)
+        t_shown = time.monotonic()
         for _ in range(10):
             app.processEvents()
             time.sleep(0.02)
@@ -193,6 +194,7 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
             f"startup_to_window_s: {t_window - t_start:.2f}",
             f"models_loaded_s: {(t_ready[0] - t_start) if t_ready[0] else float('nan'):.2f}",
             f"first_photo_processed_s: {t_done - t_start:.2f}",
+            f"first_result_shown_s: {t_shown - t_start:.2f}",
             f"photo_processing_s: {t_done - t_added:.2f}",
             f"export_s: {t_export:.2f}",
             f"photo: {photo.name} -> {doc_kind}, {len(win.canvas.doc.items)} item(s)",
