@@ -54,6 +54,9 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
             return                                   # the parent went away
         if msg[0] == "stop":
             return
+        if msg[0] == "prefetch":
+            proc.prefetch(msg[1])
+            continue
         _, photo, out_root, force_kind, skip_existing = msg
         throttle = Throttle()
 
@@ -181,6 +184,14 @@ class IsolatedProcessor:
             pass
 
     # ---- the Processor interface ----------------------------------------------------------
+    def prefetch(self, photo) -> None:
+        """The photo likely to come next (read ahead in the child while it writes the current one)."""
+        if self.alive:
+            try:
+                self._conn.send(("prefetch", None if photo is None else str(photo)))
+            except (OSError, ValueError):
+                pass
+
     def process(self, photo, out_root, *, force_kind: str | None = None, skip_existing: bool = False,
                 progress: Callable[[str, float], None] | None = None,
                 cancel: Callable[[], bool] | None = None):

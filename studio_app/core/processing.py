@@ -91,6 +91,66 @@ def _takes_work(pipeline) -> bool:
         return False
 
 
+class _Ahead:
+    """The next photo of a batch, read, hashed and decoded on a background thread while the
+    current photo's outputs are encoded and written (both are native code that releases the GIL,
+    so on two cores they overlap). Only a photo whose size and modification time are unchanged
+    when it is taken is used; anything else (an error, another photo) is read again as usual."""
+
+    def __init__(self):
+        self._want: Path | None = None
+        self._thread = None
+        self._got = None               # (key, PhotoBytes sha256, small, pending) or None
+
+    @staticmethod
+    def _key(photo: Path):
+        st = photo.stat()
+        return (str(photo), st.st_size, st.st_mtime_ns)
+
+    def expect(self, photo: Path | None) -> None:
+        if photo != self._want:
+            self.drop()
+            self._want = photo
+
+    def start(self) -> None:
+        if self._want is None or self._thread is not None:
+            return
+        import threading
+        photo = self._want
+
+        def work():
+            try:
+                from ml.io import load_two_scale, read_photo
+                from ml.pipeline import WORK_SIDE
+                key = self._key(photo)
+                data = read_photo(photo)
+                small, pending = load_two_scale(data, work_side=WORK_SIDE)
+                self._got = (key, data.sha256, small, pending)
+            except Exception:          # the normal path reads it again and reports the error
+                self._got = None
+        self._thread = threading.Thread(target=work, name="studio-read-ahead", daemon=True)
+        self._thread.start()
+
+    def take(self, photo: Path):
+        """(sha256, small, pending) read ahead for ``photo``, or None."""
+        if self._want != photo or self._thread is None:
+            self.drop()
+            return None
+        self._thread.join()
+        got, self._got, self._thread, self._want = self._got, None, None, None
+        try:
+            if got is None or got[0] != self._key(photo):
+                return None
+        except OSError:
+            return None
+        return got[1:]
+
+    def drop(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._thread, self._got, self._want = None, None, None
+
+
 class Processor:
     """Loads models once and turns photos into result documents."""
 
@@ -101,6 +161,12 @@ class Processor:
             pipeline = Pipeline(weights_dir=weights_dir, device=device,
                                 pose_engine=pose_engine, seg_engine=seg_engine)
         self.pipeline = pipeline
+        self._ahead = _Ahead()
+
+    def prefetch(self, photo: str | os.PathLike | None) -> None:
+        """The photo that comes after the next ``process`` call (None: none): it is read and
+        decoded while that call writes its outputs. Optional for a processor; the Studio calls it."""
+        self._ahead.expect(Path(photo) if photo is not None else None)
 
     def process(self, photo: str | os.PathLike, out_root: str | os.PathLike, *, force_kind: str | None = None,
                 skip_existing: bool = False, progress: Callable[[str, float], None] | None = None,
@@ -119,14 +185,16 @@ class Processor:
             # The file is read and hashed once; the networks run on a DCT-reduced decode while
             # the full-resolution decode of the same bytes runs on a background thread.
             t = time.perf_counter()
-            data = read_photo(photo)
-            rf = ResultFolder.for_photo(photo, out_root, data.sha256)
+            ahead = self._ahead.take(photo)
+            sha256, data = (ahead[0], None) if ahead else (None, read_photo(photo))
+            sha256 = sha256 or data.sha256
+            rf = ResultFolder.for_photo(photo, out_root, sha256)
             folder = rf.path
             prev = rf.load() if rf.has_document() else None   # DocumentError: corrupt / newer / unsafe: not overwritten
-            if skip_existing and prev is not None and prev.source.sha256 == data.sha256:
+            if skip_existing and prev is not None and prev.source.sha256 == sha256:
                 return Outcome(photo, folder, prev, skipped=True)
-            small, pending = load_two_scale(data, work_side=WORK_SIDE)
-            del data
+            small, pending = ahead[1:] if ahead else load_two_scale(data, work_side=WORK_SIDE)
+            del data, ahead
             timings["load"] = time.perf_counter() - t
             if _takes_work(self.pipeline):
                 analysis = self.pipeline.analyze(pending, work=small, force_kind=force_kind,
@@ -143,6 +211,7 @@ class Processor:
             for w in img.warnings:               # anything only the full decode noticed
                 if w not in analysis.warnings:
                     analysis.warnings.append(w)
+            self._ahead.start()            # the next photo decodes while this one is written
             doc = document_from_analysis(img, analysis)
             if prev is not None:
                 doc.review = prev.review if prev.review.get("status") != "exported" else {"status": "pending", "note": ""}
@@ -176,3 +245,4 @@ class Processor:
 
     def close(self) -> None:
         """The models are freed with the object (nothing to stop in this process)."""
+        self._ahead.drop()
