@@ -29,12 +29,15 @@ def photos(tmp_path):
 
 
 def _reads(monkeypatch):
+    """Every read of a photo file: (path, the thread that read it)."""
+    import threading
+
     import ml.io
     seen = []
     real = ml.io.read_photo
 
     def counting(path):
-        seen.append(str(path))
+        seen.append((str(path), threading.current_thread().name))
         return real(path)
     monkeypatch.setattr(ml.io, "read_photo", counting)
     return seen
@@ -48,7 +51,8 @@ def test_next_photo_is_read_once_ahead_and_gives_the_same_result(cpu_processor, 
     assert out_a.ok, out_a.error
     out_b = cpu_processor.process(b, tmp / "ahead")           # taken from the read-ahead
     assert out_b.ok, out_b.error
-    assert seen.count(str(b)) == 1 and seen.count(str(a)) == 1
+    assert [p for p, _ in seen] == [str(a), str(b)]
+    assert seen[1][1] == "studio-read-ahead"                  # b was read while a was written
     plain = cpu_processor.process(b, tmp / "plain")
     assert plain.ok
     got = json.loads((out_b.folder / "result.json").read_text())
@@ -81,5 +85,6 @@ def test_studio_batch_reads_each_photo_once(cpu_processor, photos, monkeypatch):
         assert studio.wait_idle(300)
     finally:
         studio.close()
-    assert sorted(seen) == sorted(str(p) for p in paths)
+    assert sorted(p for p, _ in seen) == sorted(str(p) for p in paths)      # each photo read once
+    assert [t for _, t in seen].count("studio-read-ahead") == 1              # the second one ahead
     assert all((tmp / "res" / p.stem / "result.json").is_file() for p in paths)

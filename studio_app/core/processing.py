@@ -98,9 +98,8 @@ class _Ahead:
     when it is taken is used; anything else (an error, another photo) is read again as usual."""
 
     def __init__(self):
-        self._want: Path | None = None
-        self._thread = None
-        self._got = None               # (key, PhotoBytes sha256, small, pending) or None
+        self._next: Path | None = None      # to read once the current photo has been analysed
+        self._job = None                    # (photo, thread, result box) of a read in flight or done
 
     @staticmethod
     def _key(photo: Path):
@@ -108,15 +107,14 @@ class _Ahead:
         return (str(photo), st.st_size, st.st_mtime_ns)
 
     def expect(self, photo: Path | None) -> None:
-        if photo != self._want:
-            self.drop()
-            self._want = photo
+        self._next = photo
 
     def start(self) -> None:
-        if self._want is None or self._thread is not None:
+        photo, self._next = self._next, None
+        if photo is None or (self._job is not None and self._job[0] == photo):
             return
-        import threading
-        photo = self._want
+        self.drop()
+        box: list = []
 
         def work():
             try:
@@ -124,31 +122,32 @@ class _Ahead:
                 from ml.pipeline import WORK_SIDE
                 key = self._key(photo)
                 data = read_photo(photo)
-                small, pending = load_two_scale(data, work_side=WORK_SIDE)
-                self._got = (key, data.sha256, small, pending)
+                box.append((key, data.sha256, *load_two_scale(data, work_side=WORK_SIDE)))
             except Exception:          # the normal path reads it again and reports the error
-                self._got = None
-        self._thread = threading.Thread(target=work, name="studio-read-ahead", daemon=True)
-        self._thread.start()
+                pass
+        import threading
+        t = threading.Thread(target=work, name="studio-read-ahead", daemon=True)
+        t.start()
+        self._job = (photo, t, box)
 
     def take(self, photo: Path):
-        """(sha256, small, pending) read ahead for ``photo``, or None."""
-        if self._want != photo or self._thread is None:
-            self.drop()
+        """(sha256, small, pending) read ahead for ``photo``, or None (then it is read as usual)."""
+        job, self._job = self._job, None
+        if job is None:
             return None
-        self._thread.join()
-        got, self._got, self._thread, self._want = self._got, None, None, None
+        job[1].join()
+        if job[0] != photo or not job[2]:
+            return None
+        got = job[2][0]
         try:
-            if got is None or got[0] != self._key(photo):
-                return None
+            return got[1:] if got[0] == self._key(photo) else None
         except OSError:
             return None
-        return got[1:]
 
     def drop(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        self._thread, self._got, self._want = None, None, None
+        job, self._job = self._job, None
+        if job is not None:
+            job[1].join()
 
 
 class Processor:
@@ -245,4 +244,5 @@ class Processor:
 
     def close(self) -> None:
         """The models are freed with the object (nothing to stop in this process)."""
+        self._ahead.expect(None)
         self._ahead.drop()
