@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, CatalogError, CatalogService, Product, ProductStatus, shotlist
 from .events import CatalogChanged, DocumentChanged
-from .result import ResultDocument
+from .result import DocumentError, ResultDocument
 from .result_folder import ResultFolder
+
+
+@dataclass(frozen=True)
+class Shooting:
+    """The card in force while photos arrive: ``sku`` (None: the card could not be read, the
+    photos after it go to review) and the card photo's name."""
+    sku: str | None
+    card: str
 
 
 class CatalogMixin:
     _catalog: Catalog | None = None
     _catalog_lock = threading.Lock()
+    _binder = None                      # the live card binder (processing thread only)
+    live_cards = True                   # processed photos are checked for barcode cards
 
     @property
     def catalog(self) -> Catalog:
@@ -108,14 +119,19 @@ class CatalogMixin:
         from .catalog.binding import bind
         folders = [Path(e.folder) for e in self.session if e.folder and e.status not in ("queued", "processing")]
         rep = bind(self.catalog, folders, cards=cards, names=names, service=self._catalog_service())
-        touched = dict.fromkeys([*rep.changed, *(self.catalog.folder(a.folder) for a in rep.assigned)])
-        docs = [(f, self._doc_for_folder(f)) for f in touched]
-        self._announce(docs, tuple(sorted({a.sku for a in rep.assigned} | set(rep.created))), "bind",
-                       f"{len(rep.assigned)} photos bound, {len(rep.cards)} cards, {len(rep.review)} for review")
+        self._announce_bind(rep, "bind", f"{len(rep.assigned)} photos bound, {len(rep.cards)} cards, "
+                                         f"{len(rep.review)} for review")
         return rep
 
-    def products_panel(self, *, sku_contains: str = "", status: str | None = None) -> list[ProductStatus]:
-        return self.catalog.panel(sku_contains=sku_contains, status=status)
+    def products_panel(self, *, sku_contains: str = "", status: str | None = None, limit: int | None = None,
+                       offset: int = 0, skus=None) -> list[ProductStatus]:
+        """The product panel's rows (one page with ``limit``/``offset``; ``skus``: only these)."""
+        return self.catalog.panel(sku_contains=sku_contains, status=status, limit=limit, offset=offset, skus=skus)
+
+    def photos_of(self, sku: str) -> set[str]:
+        """The session's photos with at least one item assigned to ``sku`` (the filmstrip's SKU filter)."""
+        keys = {a.folder for a in self.catalog.assignments(sku=sku)}
+        return {e.photo for e in self.session if e.folder and self.catalog.key(e.folder) in keys}
 
     def _announce(self, docs, skus: tuple, reason: str, message: str = "") -> None:
         for folder, doc in docs:
@@ -134,6 +150,51 @@ class CatalogMixin:
             self._error(f"{folder.name}: the catalog assignments could not be written back: {exc}")
             return doc
         return done[1] if done else doc
+
+    # ---- barcode cards as photos arrive ------------------------------------------------------------
+    @property
+    def shooting(self) -> Shooting | None:
+        run = self._binder.run if self._binder is not None else None
+        return Shooting(run.sku, run.card_photo) if run is not None and run.active else None
+
+    def _bind_live(self, folder: Path, doc: ResultDocument) -> ResultDocument:
+        """A photo just processed (the hot folder, a drop, Open): a barcode card sets the SKU of the
+        photos that follow it; a photo after a card is bound to it (:class:`Binder`, the same rule
+        as ``bind_cards``). Runs on the processing thread; touches the catalog only when a card
+        was seen."""
+        from ml.io import ImageLoadError
+        from .catalog.binding import BindReport, Binder, capture_key, read_card_file
+        if not self.live_cards or doc.card is not None:
+            return doc
+        try:
+            card = read_card_file(doc.source.path)
+        except (OSError, ValueError, ImageLoadError) as exc:
+            self._error(f"{folder.name}: not checked for a barcode card ({exc})")
+            card = None
+        if card is None and self.shooting is None:
+            return doc
+        if self._binder is None:
+            self._binder = Binder(self.catalog, cards=False, service=self._catalog_service())
+        rep = BindReport()
+        try:
+            self._binder.feed(folder, doc, rep, capture_key(doc.source.path), card=card)
+        except (CatalogError, DocumentError, OSError) as exc:
+            self._error(f"{folder.name}: not bound to a SKU ({exc})")
+            return doc
+        self._announce_bind(rep, "card" if card is not None else "bind")
+        return self._doc_for_folder(folder)
+
+    def _announce_bind(self, rep, reason: str, message: str | None = None) -> None:
+        touched = dict.fromkeys([*rep.changed, *(self.catalog.folder(a.folder) for a in rep.assigned)])
+        docs = [(f, self._doc_for_folder(f)) for f in touched]
+        lines = ([f"shooting {s.sku}" if s.sku else f"unreadable card {s.card}: the next photos go to review"
+                  for s in [self.shooting] if s is not None and reason == "card"]
+                 + [f"new product {c} (card not in the shot list)" for c in rep.created]
+                 + [f"{Path(self.catalog.folder(a.folder)).name} → {a.sku}" + (f" ({a.view})" if a.view else "")
+                    for a in rep.assigned] + [w for _p, w in rep.review][:1])
+        skus = tuple(sorted({a.sku for a in rep.assigned} | set(rep.created)
+                            | ({self.shooting.sku} if self.shooting and self.shooting.sku else set())))
+        self._announce(docs, skus, reason, "; ".join(lines) if message is None else message)
 
     def _close_catalog(self) -> None:
         with self._catalog_lock:

@@ -128,7 +128,7 @@ class Filmstrip(QListView):
         self.setModel(self.proxy)
         self.setItemDelegate(FilmstripDelegate(self))
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QListView.SingleSelection)
+        self.setSelectionMode(QListView.ExtendedSelection)     # Shift/Ctrl-click: several photos
         self.setMinimumWidth(250)
         self.setMouseTracking(True)
         self.selectionModel().currentChanged.connect(lambda cur, prev: self.currentPhotoChanged.emit(self.current_photo()))
@@ -168,8 +168,19 @@ class Filmstrip(QListView):
         row = self.source.row_of(photo)
         return self.source.index(row).data(Qt.ToolTipRole) if row >= 0 else ""
 
+    def selected_photos(self) -> list[str]:
+        """The selected photos in filmstrip order (the photo on screen when nothing else is selected)."""
+        rows = sorted(ix.row() for ix in self.selectionModel().selectedRows())
+        photos = [p for p in (self.photo_at(r) for r in rows) if p]
+        cur = self.current_photo()
+        return photos or ([cur] if cur else [])
+
     def set_review_only(self, on: bool) -> None:
         self.proxy.set_review_only(on)
+
+    def set_photo_filter(self, photos) -> None:
+        """Show only these photos (a SKU's, from the product panel); None shows all."""
+        self.proxy.set_photos(photos)
 
     def shutdown(self) -> None:
         self.source.shutdown()

@@ -206,17 +206,26 @@ def _look(e: Entry) -> tuple:
 
 
 class ReviewFilter(QSortFilterProxyModel):
-    """Only the photos that need the operator (needs review, failed) when ``review_only``."""
+    """Only the photos that need the operator (needs review, failed) when ``review_only``; only
+    the photos of one SKU when ``photos`` is set (the product panel's filter)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.review_only = False
+        self.photos: frozenset | None = None          # only these photos (a SKU's), None: all
+
+    def set_photos(self, photos) -> None:
+        photos = None if photos is None else frozenset(photos)
+        if photos != self.photos:
+            self.photos = photos
+            self.invalidateFilter()
 
     def set_review_only(self, on: bool) -> None:
         self.review_only = bool(on)
         self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
-        if not self.review_only:
-            return True
-        return self.sourceModel().index(row, 0, parent).data(STATUS_ROLE) in REVIEW_STATUSES
+        ix = self.sourceModel().index(row, 0, parent)
+        if self.photos is not None and ix.data(PHOTO_ROLE) not in self.photos:
+            return False
+        return not self.review_only or ix.data(STATUS_ROLE) in REVIEW_STATUSES
