@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, CatalogError, CatalogService, Product, ProductStatus, shotlist
+from .catalog.service import fill_categories, filled_line
 from .events import CatalogChanged, DocumentChanged
 from .result import DocumentError, ResultDocument
 from .result_folder import ResultFolder
@@ -109,8 +110,12 @@ class CatalogMixin:
         or update its products in one transaction."""
         sl = shotlist.read(path)
         self.catalog.add_products(sl.products)
-        self.events.catalog_changed(CatalogChanged(tuple(p.sku for p in sl.products), "products",
-                                                   f"{len(sl.products)} products from {Path(path).name}"))
+        skus = tuple(p.sku for p in sl.products)
+        filled = filled_line(fill_categories(self.catalog, self._doc_for_folder, skus))
+        if filled:
+            sl.notes.append(filled)
+        self.events.catalog_changed(CatalogChanged(skus, "products", "; ".join(
+            [f"{len(sl.products)} products from {Path(path).name}", *([filled] if filled else [])])))
         return sl
 
     def bind_cards(self, *, cards: bool = True, names: str | None = "{sku}_{view}"):
@@ -134,6 +139,11 @@ class CatalogMixin:
         return {e.photo for e in self.session if e.folder and self.catalog.key(e.folder) in keys}
 
     def _announce(self, docs, skus: tuple, reason: str, message: str = "") -> None:
+        """Documents re-written, then the catalog change; products of ``skus`` that have no category
+        take their photos' (:func:`fill_categories`), and the message says so."""
+        if reason != "delete" and skus:
+            filled = filled_line(fill_categories(self.catalog, self._doc_for_folder, [s for s in skus if s]))
+            message = "; ".join(m for m in (message, filled) if m)
         for folder, doc in docs:
             e = self._entry_for_folder(folder)
             photo = e.photo if e is not None else str(folder)

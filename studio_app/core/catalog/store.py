@@ -148,6 +148,24 @@ class Catalog:
         with self._lock:
             return [_product(r) for r in self._db.execute(f"SELECT {_PRODUCT_COLS} FROM products ORDER BY sku")]
 
+    def fill_category(self, sku: str, category: str) -> bool:
+        """Give ``sku`` a category only when it has none (a category the studio gave is never
+        overwritten). True when it was filled in."""
+        with self._lock, self._db:
+            cur = self._db.execute("UPDATE products SET category=? WHERE sku=? AND category=''", (category, sku))
+        return cur.rowcount > 0
+
+    def uncategorised(self, skus: Iterable[str] | None = None) -> list[str]:
+        """SKUs (among ``skus``, else all) without a category that have assigned images."""
+        q = "SELECT sku FROM products WHERE category='' AND images > 0"
+        args: list = []
+        if skus is not None:
+            skus = list(skus)[:500]
+            q += f" AND sku IN ({','.join('?' * len(skus))})" if skus else " AND 0"
+            args = skus
+        with self._lock:
+            return [r[0] for r in self._db.execute(q + " ORDER BY sku", args)]
+
     def delete_product(self, sku: str) -> list[Assignment]:
         """Remove a product; its items become unassigned (returned, so the caller updates documents)."""
         with self._lock, self._db:
