@@ -96,6 +96,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
         pp.select_sku(sku)
         QTest.keyClick(w.canvas, Qt.Key_S, Qt.ShiftModifier)
         _wait_text(qtbot, w, sku, "1/1 · complete · no main")
+    qtbot.waitUntil(lambda: w.inspector.sku_label.text() == "SKU TRS-9 · on-model", timeout=5000)
     doc = load(person)
     assert (doc.item("top").sku, doc.item("top").view) == ("TOP-7", "on-model")
     assert (doc.item("bottom").sku, doc.item("bottom").view) == ("TRS-9", "on-model")
@@ -104,6 +105,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
     QTest.keyClick(w.canvas, Qt.Key_H)
     _wait_text(qtbot, w, "TRS-9", "1/1 · complete")
     assert load(person).item("bottom").main
+    qtbot.waitUntil(lambda: w.inspector.sku_label.text() == "SKU TRS-9 · on-model · main image", timeout=5000)
 
     # W: the third tee photo, assigned as 'front', is given the view it really shows
     pp.select_sku("TEE-01")
@@ -167,5 +169,34 @@ def test_ten_thousand_products_load_one_page_at_a_time(qtbot, tmp_path):
         assert took < 0.25, f"filtering 10,000 products took {took * 1000:.0f} ms"
         pp.list.scrollToBottom()
         qtbot.waitUntil(lambda: pp.model.rowCount() > PAGE, timeout=3000)
+    finally:
+        w.shutdown()
+
+
+def test_a_card_in_the_hot_folder_shows_the_sku_being_shot(qtbot, tmp_path, dev_data):
+    import os
+    import shutil
+    from tests.catalog_fixtures import card_photo
+    from tests.test_catalog_live import BLUE, ProductProcessor
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    card = card_photo(tmp_path / "c1.jpg", "qr", "TEE-01")
+    cat = Catalog.open(tmp_path / "out")
+    cat.add_products([Product("TEE-01", "Tee", views=("front", "back", "detail"))])
+    cat.close()
+    w = make_window(qtbot, tmp_path, ProductProcessor(), hot_folder=hot, hot_stable_seconds=0.2)
+    try:
+        pp = w.products
+        assert not pp.shooting.isVisible()
+        for i, (src, name) in enumerate(((card, "0001.jpg"), (dev_data / BLUE, "0002_blue.jpg"))):
+            shutil.copyfile(src, tmp_path / name)
+            os.utime(tmp_path / name, (1_700_000_000 + 60 * i,) * 2)
+            os.replace(tmp_path / name, hot / name)
+            if i == 0:
+                qtbot.waitUntil(lambda: pp.shooting.text() == "Shooting: TEE-01", timeout=30000)
+                assert pp.shooting.isVisible() and pp.selected_sku() == "TEE-01"
+        _wait_text(qtbot, w, "TEE-01", "1/3 · missing back, detail")
+        w.filmstrip.select_photo(str((hot / "0001.jpg").resolve()))
+        qtbot.waitUntil(lambda: w.inspector.kind.text() == "barcode card TEE-01 · not exported", timeout=5000)
     finally:
         w.shutdown()

@@ -94,6 +94,8 @@ def build_menus(win) -> None:
     win.a_find_sku = _act(win, m, "Find product", pp.focus_filter, ["Ctrl+K"], tip="Filter the SKUs (Ctrl+K)")
     win.a_import_shots = _act(win, m, "Import shot list…", pp.import_dialog, ["Ctrl+Shift+I"])
     win.a_new_product = _act(win, m, "New product…", pp.new_product_dialog, ["Ctrl+N"])
+    win.a_bind = _act(win, m, "Bind cards and file names", pp.bind_cards,
+                      tip="Barcode cards and SKU_view file names bind the session's photos, in capture order")
     m.addSeparator()
     win.a_assign_photos = _act(win, m, "Assign selected photos to the SKU", pp.assign_photos, ["S"],
                                tip="Every item of the photos selected in the filmstrip goes to the selected SKU (S)")

@@ -275,6 +275,10 @@ class ProductsPanel(QDockWidget):
         zone, view = it.zone, it.view or self._view_for(self.selected_product())
         self._run(lambda: self.studio.assign(photo, zone, sku, view, True), f"main image of {sku}: {zone}")
 
+    def bind_cards(self) -> None:
+        """Barcode cards and ``{sku}_{view}`` names bind the session's photos (in capture order)."""
+        self._run(lambda: len(self.studio.bind_cards().assigned), "{r} photo(s) bound by cards and file names")
+
     def import_shot_list(self, path: str) -> None:
         self._run(lambda: self.studio.import_shot_list(path))
 

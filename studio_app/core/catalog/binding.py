@@ -205,7 +205,7 @@ class Binder:
             return
         if key is not None and self.run.key is not None and key < self.run.key:
             rep.messages.append(f"later     {folder.name}: taken before the card {self.run.card_photo}; "
-                                "bind it with Catalog › Bind cards")
+                                "bind it with Products › Bind cards")
             return
         self.run.add(folder, doc, self.products, self.catalog, self.svc, rep)
 
