@@ -96,7 +96,7 @@ def arrange(entries: list[tuple[str, ResultDocument, list]], view: Catalog, pres
         for it in items:
             a = rows.get((key, it.zone))
             if a is None or not a.sku:
-                if not _loose_face_held(key, it, arr, preset):
+                if not (arr.active and _loose_face_held(key, it, arr, preset)):
                     loose.append(it.zone)
                 continue
             if a.sku not in arr.products:
@@ -143,8 +143,9 @@ def _face_only(members: list, arr: Arrangement, preset: Preset, product: Product
 
 
 def _loose_face_held(key: str, it, arr: Arrangement, preset: Preset) -> bool:
-    """A head crop without a SKU is a face, not a product view, unless the item itself is headwear
-    / eyewear (its garment category): held back (``face_only: block``) or warned about."""
+    """In a catalog export, a head crop without a SKU is a face, not a product view, unless the item
+    itself is headwear / eyewear (its garment category): held back (``face_only: block``) or warned
+    about. (A plain per-photo export, with no products at all, keeps its head crops.)"""
     sev = preset.severity("face_only")
     if it.zone != "head" or sev == "off" or shows_the_head(it.category or ""):
         return False
