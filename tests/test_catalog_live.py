@@ -94,6 +94,11 @@ def test_cards_in_the_hot_folder_bind_the_photos_that_follow(tmp_path, dev_data)
             folders[name] = _done(s, rec, _arrive(hot, src, name, t0 + 60 * i))
             if name == "0003_grey.jpg":
                 assert s.shooting is not None and s.shooting.sku == "TEE-01"
+                # the first photo processed again (Ctrl+R) keeps its place in the run: no view skipped
+                n = len(rec.of("job_finished"))
+                assert s.reprocess(str((hot / "0002_blue.jpg").resolve()))
+                rec.wait_for("job_finished", lambda p: len(rec.of("job_finished")) > n, timeout=60)
+                assert s.catalog.panel(skus=["TEE-01"])[0].completeness() == "2/3 · missing detail"
         # the card: recorded, not an item, not exported
         card = load(folders["0001.jpg"])
         assert card.card == {"code": "TEE-01", "format": "QR"} and card.items == []

@@ -60,7 +60,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
     QTest.keyClick(w, Qt.Key_I, Qt.ControlModifier | Qt.ShiftModifier)
     qtbot.waitUntil(lambda: pp.model.rowCount() == 4, timeout=8000)
     assert pp.row_text("TEE-01") == "0/3 · no images"
-    assert pp.status.itemText(3) == "Empty (no images) (4)"
+    qtbot.waitUntil(lambda: pp.status.itemText(3) == "Empty (no images) (4)", timeout=3000)
 
     # filter by SKU text (Ctrl+K puts the cursor there), pick the product
     QTest.keyClick(w, Qt.Key_K, Qt.ControlModifier)

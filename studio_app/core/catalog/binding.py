@@ -305,10 +305,12 @@ class _Run:
         self.count = 0
         self.active = False
         self.key: tuple | None = None            # the card's capture key
+        self.members: set = set()                # the photos of this run so far
 
     def start(self, sku: str | None, photo: str, unreadable: bool = False, key: tuple | None = None) -> None:
         self.sku, self.card_photo, self.unreadable, self.count, self.active = sku, photo, unreadable, 0, True
         self.key = key
+        self.members: set = set()
 
     def close(self, rep: BindReport) -> None:
         if self.active and self.count == 0:
@@ -318,8 +320,9 @@ class _Run:
         self.active = False
 
     def add(self, folder, doc, products, catalog, svc, rep) -> None:
-        if not self.active:
-            return            # before the first card: left unassigned
+        if not self.active or folder in self.members:
+            return            # before the first card: left unassigned; a photo processed again: counted once
+        self.members.add(folder)
         self.count += 1
         if self.unreadable:
             if not doc.needs_review or not any("unreadable barcode card" in w for w in doc.warnings):
