@@ -146,6 +146,14 @@ def test_new_product_and_bad_sku_from_the_panel(qtbot, studio_window):
     qtbot.waitUntil(lambda: len(messages) >= 2, timeout=8000)
     assert "not allowed in file names" in messages[0] and "exists already" in messages[1]
     assert pp.model.rowCount() == 1 and pp.row_text("BAG-1") == "0/2 · no images"
+    # a shot list with a duplicate SKU: a box names the row, nothing is imported
+    bad = w.out_root.parent / "bad.csv"
+    bad.write_text("sku,name\nTEE-9,a\nTEE-9,b\n", encoding="utf-8")
+    pp.import_shot_list(str(bad))
+    qtbot.waitUntil(lambda: pp.box is not None and pp.box.isVisible(), timeout=8000)
+    assert "TEE-9" in pp.box.text() and "row" in pp.box.text() and pp.box.windowTitle() == "Shot list not imported"
+    pp.box.close()
+    assert pp.model.rowCount() == 1
     # nothing chosen on the photo: a message, nothing assigned
     w.filmstrip.select_photo(photo_of(a))
     w.inspector.select_zone("")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QGridLayout, QHBoxLayout,
-                               QInputDialog, QLabel, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget)
+                               QInputDialog, QLabel, QLineEdit, QListView, QMessageBox, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from studio_app.core.catalog import CatalogError, Product, parse_views
 from studio_app.core.catalog.binding import KNOWN_VIEWS
@@ -29,6 +30,7 @@ SHOT_LIST_FILTER = "Shot lists (*.csv *.xlsx *.xlsm *.txt);;All files (*)"
 
 class ProductsPanel(QDockWidget):
     message = Signal(str, int)            # status-bar text, milliseconds (from any thread)
+    problem = Signal(str, str)            # title, text of a refusal worth a box (a shot list's bad rows)
 
     def __init__(self, studio, view, parent=None):
         super().__init__("Products", parent)
@@ -39,6 +41,8 @@ class ProductsPanel(QDockWidget):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="catalog")
         self.model = ProductsModel(studio, self)
         self._build()
+        self.box: QMessageBox | None = None
+        self.problem.connect(self._show_problem, Qt.QueuedConnection)
         self._filter_timer = QTimer(self, singleShot=True, interval=150, timeout=self._apply_filter)
         # the status counts (one grouped query, ~45 ms at 10,000 products under load): once per burst
         self._counts_timer = QTimer(self, singleShot=True, interval=300, timeout=self._show_counts)
@@ -200,16 +204,28 @@ class ProductsPanel(QDockWidget):
             self.message.emit("choose a product in the Products panel first (Ctrl+K to find it)", 5000)
         return sku
 
-    def _run(self, fn, done: str = "") -> None:
+    def _run(self, fn, done: str = "", box: str = "") -> None:
+        """``fn`` on the helper thread; ``done`` (``{r}``: its result) goes to the status bar, a
+        refusal too, or into a message box titled ``box``."""
         def job():
             try:
                 r = fn()
-            except (CatalogError, OSError) as exc:
-                self._emit(str(exc), 8000)
+            except (CatalogError, OSError, ValueError) as exc:     # ShotListError, DocumentError: for the operator
+                if box:
+                    self.problem.emit(box, str(exc))
+                else:
+                    self._emit(str(exc), 8000)
+                return
+            except Exception as exc:          # never lost silently on the helper thread
+                self._emit(f"the catalog request failed: {type(exc).__name__}: {exc}", 10000)
                 return
             if done:
                 self._emit(done.format(r=r), 4000)
         self._pool.submit(job)
+
+    def _show_problem(self, title: str, text: str) -> None:
+        self.box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, self)
+        self.box.open()
 
     def _emit(self, text: str, ms: int) -> None:
         try:
@@ -282,7 +298,7 @@ class ProductsPanel(QDockWidget):
         self._run(lambda: len(self.studio.bind_cards().assigned), "{r} photo(s) bound by cards and file names")
 
     def import_shot_list(self, path: str) -> None:
-        self._run(lambda: self.studio.import_shot_list(path))
+        self._run(lambda: self.studio.import_shot_list(path), box="Shot list not imported")
 
     def import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a shot list", str(Path.home()), SHOT_LIST_FILTER)
