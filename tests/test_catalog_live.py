@@ -163,3 +163,20 @@ def test_shot_list_without_categories_takes_them_from_the_photos(tmp_path, dev_d
         assert [s.catalog.product(k).category for k in ("TEE-01", "BAG-2")] == ["shirts", "bag"]
     finally:
         s.close()
+
+
+def test_cli_import_says_which_categories_came_from_the_photos(tmp_path, dev_data, capsys):
+    from studio_app.cli import main as cli_main
+    photo = shutil.copyfile(dev_data / GREY, tmp_path / "b_grey.jpg")
+    res = tmp_path / "out"
+    folder = ProductProcessor().process(photo, res).folder
+    shots = tmp_path / "shots.csv"
+    shots.write_text("sku,name\nBAG-2,Bag\n", encoding="utf-8")
+    assert cli_main(["catalog", "import", str(res), str(shots)]) == 0
+    assert cli_main(["catalog", "assign", str(res), folder.name, "product", "BAG-2"]) == 0
+    err = capsys.readouterr().err
+    assert "note: category from the photos for 1 product(s): BAG-2 bag" in err
+    with Catalog.open(res) as cat:
+        assert cat.product("BAG-2").category == "bag"
+    assert cli_main(["catalog", "import", str(res), str(shots)]) == 0      # re-import: blank, filled again
+    assert "BAG-2 bag" in capsys.readouterr().err
