@@ -76,6 +76,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
     w.filmstrip.setFocus()
     QTest.keyClick(w.filmstrip, Qt.Key_S)
     _wait_text(qtbot, w, "TEE-01", "2/3 · missing detail · no main")
+    qtbot.waitUntil(lambda: load(b).item("product").sku == "TEE-01", timeout=5000)   # the database goes first
     assert (load(a).item("product").sku, load(a).item("product").view) == ("TEE-01", "front")
     assert (load(b).item("product").sku, load(b).item("product").view) == ("TEE-01", "back")
 
@@ -97,6 +98,9 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
         QTest.keyClick(w.canvas, Qt.Key_S, Qt.ShiftModifier)
         _wait_text(qtbot, w, sku, "1/1 · complete · no main")
     qtbot.waitUntil(lambda: w.inspector.sku_label.text() == "SKU TRS-9 · on-model", timeout=5000)
+    # the filmstrip rows say which products a photo shows
+    qtbot.waitUntil(lambda: w.view.model.sku_of(photo_of(person)) == "TOP-7, TRS-9", timeout=5000)
+    assert w.view.model.sku_of(photo_of(a)) == "TEE-01" and w.view.model.sku_of(photo_of(c)) == ""
     doc = load(person)
     assert (doc.item("top").sku, doc.item("top").view) == ("TOP-7", "on-model")
     assert (doc.item("bottom").sku, doc.item("bottom").view) == ("TRS-9", "on-model")
@@ -104,7 +108,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
     # H: the trousers become TRS-9's main image
     QTest.keyClick(w.canvas, Qt.Key_H)
     _wait_text(qtbot, w, "TRS-9", "1/1 · complete")
-    assert load(person).item("bottom").main
+    qtbot.waitUntil(lambda: load(person).item("bottom").main, timeout=5000)
     qtbot.waitUntil(lambda: w.inspector.sku_label.text() == "SKU TRS-9 · on-model · main image", timeout=5000)
 
     # W: the third tee photo, assigned as 'front', is given the view it really shows
@@ -120,7 +124,7 @@ def test_operator_builds_the_catalog_from_the_panel(qtbot, tmp_path, monkeypatch
     pp.view_combo.setCurrentText("detail")
     QTest.keyClick(w.canvas, Qt.Key_W)
     _wait_text(qtbot, w, "TEE-01", "3/3 · complete · no main")
-    assert load(c).item("product").view == "detail"
+    qtbot.waitUntil(lambda: load(c).item("product").view == "detail", timeout=5000)
 
     # Shift+F: the filmstrip shows only the selected SKU's photos
     QTest.keyClick(w.canvas, Qt.Key_F, Qt.ShiftModifier)

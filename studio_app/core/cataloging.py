@@ -133,6 +133,21 @@ class CatalogMixin:
         """The product panel's rows (one page with ``limit``/``offset``; ``skus``: only these)."""
         return self.catalog.panel(sku_contains=sku_contains, status=status, limit=limit, offset=offset, skus=skus)
 
+    def sku_labels(self) -> dict[str, str]:
+        """Photo -> the SKUs its items belong to ("TOP-7, TRS-9"), for the session's photos: one
+        query (the filmstrip's rows). Empty while the output folder has no catalog."""
+        if self._catalog is None and not Catalog.exists(self.out_root):
+            return {}
+        by_folder: dict[str, list[str]] = {}
+        for a in self.catalog.assignments():
+            by_folder.setdefault(str(self.catalog.folder(a.folder)), []).append(a.sku)
+        out = {}
+        for e in self.session:
+            skus = by_folder.get(str(Path(e.folder))) if e.folder else None
+            if skus:
+                out[e.photo] = ", ".join(dict.fromkeys(skus))
+        return out
+
     def photos_of(self, sku: str) -> set[str]:
         """The session's photos with at least one item assigned to ``sku`` (the filmstrip's SKU filter)."""
         keys = {a.folder for a in self.catalog.assignments(sku=sku)}

@@ -39,7 +39,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             return
         pm = row.thumb
         key = (r.width(), r.height(), selected, row.status,
-               round(float(row.progress), 2) if row.status == "processing" else 0, row.name, row.kind, row.detail,
+               round(float(row.progress), 2) if row.status == "processing" else 0, row.name, row.kind, row.detail, row.sku,
                pm.cacheKey() if isinstance(pm, QPixmap) else 0, option.font.key())
         cached = self._cache.get(key)
         if cached is None:
@@ -93,6 +93,7 @@ class FilmstripDelegate(QStyledItemDelegate):
         kind = row.kind
         if kind and status not in ("queued", "processing", "error"):
             label += f" · {kind}"
+
         frac = row.progress
         y2 = r.top() + 8 + fm.height()
         chip = QRectF(x, y2 + 4, 8, 8)
@@ -107,7 +108,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             p.fillRect(bar, QColor("#1e1e1e"))
             p.fillRect(QRect(bar.left(), bar.top(), int(bar.width() * max(0.0, min(1.0, frac))), bar.height()), col)
         else:
-            detail = row.detail
+            detail = row.detail or (f"SKU {row.sku}" if row.sku and status not in ("queued", "error") else "")
             if detail:
                 p.setPen(QColor(theme.STATUS_COLOURS["error"] if status == "error" else theme.MUTED))
                 p.drawText(QRect(x, y3, w, fm.height()), Qt.AlignLeft | Qt.AlignVCenter,

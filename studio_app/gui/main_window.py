@@ -126,6 +126,8 @@ class MainWindow(QMainWindow):
 
     def _entry_changed(self, ev) -> None:
         self.view.on_entry_changed(ev)
+        if ev.entry.folder and ev.entry.status not in ("queued", "processing"):
+            self.products.entries_listed()
         if not self._counts_timer.isActive():
             self._counts_timer.start()
 

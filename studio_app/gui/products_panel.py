@@ -46,9 +46,12 @@ class ProductsPanel(QDockWidget):
         self._filter_timer = QTimer(self, singleShot=True, interval=150, timeout=self._apply_filter)
         # the status counts (one grouped query, ~45 ms at 10,000 products under load): once per burst
         self._counts_timer = QTimer(self, singleShot=True, interval=300, timeout=self._show_counts)
+        # the filmstrip rows' SKUs: one query per burst of catalog changes or newly listed photos
+        self._labels_timer = QTimer(self, singleShot=True, interval=300, timeout=self.refresh_labels)
         self.model.reload()
         self._show_counts()
         self._product_changed()
+        self.refresh_labels()
         self.show_shooting(studio.shooting)
 
     def _build(self) -> None:
@@ -166,8 +169,9 @@ class ProductsPanel(QDockWidget):
     def on_catalog_changed(self, ev) -> None:
         keep = self.selected_sku()
         self.model.catalog_changed(ev)
-        if not self._counts_timer.isActive():
-            self._counts_timer.start()
+        for t in (self._counts_timer, self._labels_timer):
+            if not t.isActive():
+                t.start()
         want, self._want = (self._want, None) if self._want in ev.skus else (None, self._want)
         if want or (keep and self.selected_sku() != keep):
             self.select_sku(want or keep)
@@ -184,6 +188,14 @@ class ProductsPanel(QDockWidget):
         if shooting is not None:
             self.shooting.setText(f"Shooting: {shooting.sku}" if shooting.sku else
                                   f"Shooting: ? — unreadable card {shooting.card}; next photos go to review")
+
+    def entries_listed(self) -> None:
+        """Photos were listed or finished: their SKUs reach the filmstrip with the next refresh."""
+        if not self._labels_timer.isActive():
+            self._labels_timer.start()
+
+    def refresh_labels(self) -> None:
+        self.view.model.set_skus(self.studio.sku_labels())
 
     def refresh_filmstrip_filter(self) -> None:
         sku = self.selected_sku() if self.only_sku.isChecked() else None
