@@ -188,11 +188,11 @@ class CatalogMixin:
         as ``bind_cards``). Runs on the processing thread; touches the catalog only when a card
         was seen."""
         from ml.io import ImageLoadError
-        from .catalog.binding import BindReport, Binder, capture_key, read_card_file
+        from .catalog.binding import LIVE_SIDE, BindReport, Binder, capture_key, read_card_file
         if not self.live_cards or doc.card is not None:
             return doc
         try:
-            card = read_card_file(doc.source.path)
+            card = read_card_file(doc.source.path, LIVE_SIDE)
         except (OSError, ValueError, ImageLoadError) as exc:
             self._error(f"{folder.name}: not checked for a barcode card ({exc})")
             card = None

@@ -32,6 +32,7 @@ from .store import Catalog
 
 KNOWN_VIEWS = ("front", "back", "side", "detail", "on-model", "top", "bottom", "inside", "label", "pack")
 READ_SIDE = 2000            # long side the card reader looks at (cards fill a good part of the frame)
+LIVE_SIDE = 1500            # as photos arrive: a 24-MP JPEG decodes at 1/4 (a card is a third of the frame)
 NAME_PATTERN = "{sku}_{view}"
 
 
@@ -226,15 +227,16 @@ class Binder:
         self.run.start(card.code, folder.name, key=key)
 
 
-def read_card_file(path: str | os.PathLike) -> CardRead | None:
+def read_card_file(path: str | os.PathLike, side: int = READ_SIDE) -> CardRead | None:
     """:func:`read_card` on a photo file. A JPEG is decoded at reduced size (the DCT scaling of its
-    decoder, about the reader's side), other formats in full. OSError / ImageLoadError when the
-    file cannot be read."""
+    decoder: the smallest of 1/2, 1/4, 1/8 whose long side is still ``side``), other formats in
+    full. OSError / ImageLoadError when the file cannot be read."""
     from PIL import Image
     try:
         with Image.open(path) as im:
             if im.format == "JPEG":
-                im.draft("RGB", (READ_SIDE, READ_SIDE))
+                k = min(1.0, side / max(im.size))
+                im.draft("RGB", (max(1, int(im.size[0] * k)), max(1, int(im.size[1] * k))))
                 return read_card(np.asarray(im.convert("RGB")))
     except (OSError, ValueError, Image.DecompressionBombError):
         pass                       # not a plain image PIL reads (RAW, ...): the full loader below
