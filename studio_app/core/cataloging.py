@@ -138,20 +138,23 @@ class CatalogMixin:
         query (the filmstrip's rows). Empty while the output folder has no catalog."""
         if self._catalog is None and not Catalog.exists(self.out_root):
             return {}
-        by_folder: dict[str, list[str]] = {}
+        photos = self._photos_by_folder()
+        out: dict[str, list[str]] = {}
         for a in self.catalog.assignments():
-            by_folder.setdefault(str(self.catalog.folder(a.folder)), []).append(a.sku)
-        out = {}
-        for e in self.session:
-            skus = by_folder.get(str(Path(e.folder))) if e.folder else None
-            if skus:
-                out[e.photo] = ", ".join(dict.fromkeys(skus))
-        return out
+            photo = photos.get(os.path.abspath(self.catalog.folder(a.folder)))
+            if photo is not None:
+                out.setdefault(photo, []).append(a.sku)
+        return {p: ", ".join(dict.fromkeys(skus)) for p, skus in out.items()}
 
     def photos_of(self, sku: str) -> set[str]:
         """The session's photos with at least one item assigned to ``sku`` (the filmstrip's SKU filter)."""
-        keys = {a.folder for a in self.catalog.assignments(sku=sku)}
-        return {e.photo for e in self.session if e.folder and self.catalog.key(e.folder) in keys}
+        photos = self._photos_by_folder()
+        found = (photos.get(os.path.abspath(self.catalog.folder(a.folder))) for a in self.catalog.assignments(sku=sku))
+        return {p for p in found if p is not None}
+
+    def _photos_by_folder(self) -> dict[str, str]:
+        """Result folder (absolute, as written: no file-system calls) -> the session's photo."""
+        return {os.path.abspath(e.folder): e.photo for e in self.session if e.folder}
 
     def _announce(self, docs, skus: tuple, reason: str, message: str = "") -> None:
         """Documents re-written, then the catalog change; products of ``skus`` that have no category
