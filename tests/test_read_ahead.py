@@ -88,3 +88,18 @@ def test_studio_batch_reads_each_photo_once(cpu_processor, photos, monkeypatch):
     assert sorted(p for p, _ in seen) == sorted(str(p) for p in paths)      # each photo read once
     assert [t for _, t in seen].count("studio-read-ahead") == 1              # the second one ahead
     assert all((tmp / "res" / p.stem / "result.json").is_file() for p in paths)
+
+
+@pytest.mark.parametrize("kind,code", [("qr", "TEE-01"), ("code128", "NEW-7")])
+def test_the_processor_reads_a_barcode_card_on_its_working_copy(cpu_processor, tmp_path, kind, code):
+    """The card check needs no second decode of the photo: the processor reads the card on the
+    working copy it already has and hands it to the Studio with the outcome."""
+    from tests.catalog_fixtures import card_photo
+    from studio_app.core.processing import UNREAD
+    card = card_photo(tmp_path / f"{kind}.jpg", kind, code)
+    out = cpu_processor.process(card, tmp_path / "out")
+    assert out.ok and out.card is not UNREAD and out.card is not None
+    assert (out.card.code, out.card.valid) == (code, True)
+    plain = cpu_processor.process(dev_file("cutouts/shop_saleor/images/saleor__saleor-apple-drink.jpg"),
+                                  tmp_path / "out")
+    assert plain.ok and plain.card is None

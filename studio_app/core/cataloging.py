@@ -185,20 +185,22 @@ class CatalogMixin:
         run = self._binder.run if self._binder is not None else None
         return Shooting(run.sku, run.card_photo) if run is not None and run.active else None
 
-    def _bind_live(self, folder: Path, doc: ResultDocument) -> ResultDocument:
+    def _bind_live(self, folder: Path, doc: ResultDocument, card=None, *, card_read: bool = False) -> ResultDocument:
         """A photo just processed (the hot folder, a drop, Open): a barcode card sets the SKU of the
         photos that follow it; a photo after a card is bound to it (:class:`Binder`, the same rule
-        as ``bind_cards``). Runs on the processing thread; touches the catalog only when a card
-        was seen."""
+        as ``bind_cards``). ``card``: what the processor read on the photo's working copy
+        (``card_read``: the built-in processors do); otherwise the file is read here. Runs on the
+        processing thread; touches the catalog only when a card was seen."""
         from ml.io import ImageLoadError
         from .catalog.binding import LIVE_SIDE, BindReport, Binder, capture_key, read_card_file
         if not self.live_cards or doc.card is not None:
             return doc
-        try:
-            card = read_card_file(doc.source.path, LIVE_SIDE)
-        except (OSError, ValueError, ImageLoadError) as exc:
-            self._error(f"{folder.name}: not checked for a barcode card ({exc})")
-            card = None
+        if not card_read:
+            try:
+                card = read_card_file(doc.source.path, LIVE_SIDE)
+            except (OSError, ValueError, ImageLoadError) as exc:
+                self._error(f"{folder.name}: not checked for a barcode card ({exc})")
+                card = None
         if card is None and self.shooting is None:
             return doc
         if self._binder is None:

@@ -30,6 +30,9 @@ from .result_folder import (ITEM_MAX_SIDE, JPEG_QUALITY, MASK_NAME, PRODUCT_FILL
                             is_binary_mask, item_file, render_item, safe_folder_name, swatch_file)
 
 
+UNREAD = "not read"     # Outcome.card of a processor that does not look for barcode cards
+
+
 @dataclass
 class Outcome:
     photo: Path
@@ -38,6 +41,7 @@ class Outcome:
     error: str | None = None
     skipped: bool = False          # an up-to-date result already existed
     timings: dict = field(default_factory=dict)   # seconds per stage (load, pipeline stages, write)
+    card: object = UNREAD          # the barcode card read on the photo (catalog.binding.CardRead), None: none
 
     @property
     def ok(self) -> bool:
@@ -80,6 +84,16 @@ def _garments_entry(a: Analysis) -> dict | None:
         return None
     from ml.garments.labels import CLASSES
     return {"file": NAMED_FILES["garments"], "classes": list(CLASSES)}
+
+
+def _read_card(rgb: np.ndarray):
+    """The barcode card on the photo's working copy (the Studio binds the photos after a card to
+    its SKU), or None; a reader failure only means no card."""
+    try:
+        from .catalog.binding import read_card
+        return read_card(rgb)
+    except Exception:         # zxing missing or failing must not fail the photo
+        return None
 
 
 def _takes_work(pipeline) -> bool:
@@ -201,6 +215,9 @@ class Processor:
             else:                                   # a pipeline without the fast path
                 analysis = self.pipeline.analyze(pending.result(), force_kind=force_kind,
                                                  progress=progress, cancel=cancel)
+            t = time.perf_counter()
+            card = _read_card(small.rgb)      # on the working copy: no second decode
+            timings["card"] = time.perf_counter() - t
             del small
             timings.update(analysis.timings)
             t = time.perf_counter()
@@ -217,7 +234,7 @@ class Processor:
             t = time.perf_counter()
             rf.write_all(doc, img.rgb, analysis.mask, garments=analysis.garments if doc.garments else None)
             timings["write"] = time.perf_counter() - t
-            return Outcome(photo, folder, doc, timings=timings)
+            return Outcome(photo, folder, doc, timings=timings, card=card)
         except Cancelled:
             raise
         except ImageLoadError as exc:     # nothing was written for a photo that cannot be read

@@ -340,7 +340,9 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
             doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).try_load()
             if doc is not None:
                 doc = self._keep_assignments(Path(outcome.folder), doc)
-                doc = self._bind_live(Path(outcome.folder), doc)
+                from .processing import UNREAD
+                card = getattr(outcome, "card", UNREAD)
+                doc = self._bind_live(Path(outcome.folder), doc, card, card_read=card != UNREAD)
                 self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
                                                              image_changed=True, mask_changed=True))
         self._entry_changed(e)
