@@ -150,3 +150,15 @@ def test_result_folder_leading_outside_the_output_folder_is_refused(tmp_path):
     outcome = Processor(pipeline=SimpleNamespace()).process(photo, out)      # refused before any model runs
     assert not outcome.ok and outcome.error.startswith("look.jpg: its result folder look resolves outside")
     assert [p.name for p in elsewhere.iterdir()] == ["result.json"]           # nothing written there
+
+
+def test_what_a_worker_sends_back_is_the_same_outcome(tmp_path):
+    """pack/unpack (the worker's answer): the document, the barcode card and the timings survive."""
+    from studio_app.cluster.worker import pack_outcome, unpack_outcome
+    from studio_app.core.catalog.binding import CardRead
+    photo = write_photo(tmp_path / "in" / "look.jpg")
+    o = FakeProcessor().process(photo, tmp_path / "out")
+    o.card, o.timings = CardRead("4006381333931", "EAN13", True), {"load": 0.1}
+    back = unpack_outcome(pack_outcome(o))
+    assert back.doc.to_dict() == o.doc.to_dict() and back.folder == o.folder and back.card == o.card
+    assert back.timings == {"load": 0.1} and back.ok

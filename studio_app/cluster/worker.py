@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from studio_app.core.processor import ProcessorSpec
 
 
 def pack_outcome(outcome) -> dict:
-    """An ``Outcome`` as plain data (what travels back to the driver)."""
+    """An ``Outcome`` as plain data (what travels back to the driver), the barcode card included."""
+    from studio_app.core.processing import UNREAD
+    card = getattr(outcome, "card", UNREAD)
     return {"photo": str(outcome.photo), "folder": str(outcome.folder) if outcome.folder else None,
             "doc": outcome.doc.to_dict() if outcome.doc is not None else None,
-            "error": outcome.error, "skipped": outcome.skipped, "timings": dict(outcome.timings)}
+            "error": outcome.error, "skipped": outcome.skipped, "timings": dict(outcome.timings),
+            "card": card if card is None or card == UNREAD else asdict(card)}
 
 
 def unpack_outcome(data: dict):
-    from studio_app.core.processing import Outcome
+    from studio_app.core.catalog.binding import CardRead
+    from studio_app.core.processing import UNREAD, Outcome
     from studio_app.core.result import ResultDocument
     doc = ResultDocument.from_dict(data["doc"]) if data.get("doc") is not None else None
+    card = data.get("card", UNREAD)
     return Outcome(Path(data["photo"]), Path(data["folder"]) if data.get("folder") else None, doc,
-                   error=data.get("error"), skipped=bool(data.get("skipped")), timings=dict(data.get("timings") or {}))
+                   error=data.get("error"), skipped=bool(data.get("skipped")), timings=dict(data.get("timings") or {}),
+                   card=CardRead(**card) if isinstance(card, dict) else card)
 
 
 def _path(value) -> Path:
