@@ -5,6 +5,7 @@ Two layers:
 * pure functions ``doc -> new doc`` (the input is never modified): :func:`move_keypoint`,
   :func:`set_box`, :func:`add_zone`, :func:`delete_zone`, :func:`set_locked`,
   :func:`set_swatch`, :func:`set_review`, and :func:`paint_mask` (mask array -> new array);
+  fit-to-garment and the category in :mod:`studio_app.core.edits_apparel`;
 * :class:`Editor`, bound to one result folder, which applies an edit, re-renders the item
   previews it affects and saves the document atomically at once (a crash loses nothing).
   ``snapshot()``/``restore()`` give exact undo/redo (the GUI's QUndoStack wraps them); masks
@@ -12,7 +13,9 @@ Two layers:
   strokes on 24-MP photos costs kilobytes per stroke, not 2 x 24 MB.
 
 Moving a keypoint re-frames every zone that depends on it (``ml.stages.crops.recompute_box``)
-unless the item is ``locked``; setting a box by hand locks it.
+unless the item is ``locked``; setting a box by hand locks it. A person photo's swatch is measured
+on its garment's pixels when the document has a garment map (as the pipeline does), else on the
+person mask minus skin inside the box.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import cv2
 import numpy as np
 
 from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
+from .edits_apparel import fit_box, garment_box_for_new_zone, set_category
 from .result import DocumentError, Item, ResultDocument, Swatch
 from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
 
@@ -142,7 +146,8 @@ def set_locked(doc: ResultDocument, zone: str, locked: bool) -> ResultDocument:
     return new
 
 
-def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None = None) -> ResultDocument:
+def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None = None,
+             garments: np.ndarray | None = None) -> ResultDocument:
     if zone not in ZONES:
         raise EditError(f"unknown zone {zone!r}")
     if doc.item(zone) is not None:
@@ -151,8 +156,9 @@ def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None =
         raise EditError(f"a {doc.kind} photo cannot have a {zone} zone")
     new = clone(doc)
     w, h = doc.source.width, doc.source.height
-    if box is None and doc.kind == "person":
-        box = recompute(zone, new, mask)
+    if box is None and doc.kind == "person":      # the garment's own box, else the keypoints'
+        prior = recompute(zone, new, mask)
+        box = garment_box_for_new_zone(new, zone, garments, prior) or prior
     if box is None:  # a centred half-size box the operator then drags into place
         box = [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
     new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=item_file(zone), swatch=None,
@@ -230,6 +236,7 @@ class Editor:
         self.doc = doc if doc is not None else self.rf.load()
         self._rgb: np.ndarray | None = None
         self._mask: np.ndarray | None = None
+        self._garments: np.ndarray | None | bool = False      # False: not read yet
 
     # ---- lazily loaded pixels ---------------------------------------------------------------
     @property
@@ -246,6 +253,16 @@ class Editor:
             except DocumentError as exc:
                 raise EditError(str(exc)) from exc
         return self._mask
+
+    @property
+    def garments(self) -> np.ndarray | None:
+        """A person's garment map (read once; it never changes by an edit); None without one."""
+        if self._garments is False:
+            try:
+                self._garments = self.rf.read_garments(self.doc)
+            except DocumentError as exc:
+                raise EditError(str(exc)) from exc
+        return self._garments
 
     @property
     def cached_mask(self) -> np.ndarray | None:
@@ -303,7 +320,7 @@ class Editor:
         self._commit(set_locked(self.doc, zone, locked))
 
     def add_zone(self, zone: str, box=None) -> None:
-        new = add_zone(self.doc, zone, box, self.mask)
+        new = add_zone(self.doc, zone, box, self.mask, self.garments if self.doc.kind == "person" else None)
         if zone != "full":
             new = self._with_kmeans(new, zone)
         self._commit(new)
@@ -329,7 +346,12 @@ class Editor:
         it = doc.item(zone)
         if it is None:
             raise EditError(f"there is no {zone} item")
-        if doc.kind == "person":
+        region = None
+        if doc.kind == "person" and self.garments is not None:     # that garment's pixels only,
+            from ml.stages.garment_zones import swatch_region      # as the pipeline measures it
+            region = swatch_region(self.garments, zone, it.box)
+            region = region if region.any() else None
+        if doc.kind == "person" and region is None:
             region = swatch_stage.garment_region(self.rgb, self.mask, it.box, keypoints_of(doc), zone=zone)
         else:
             region = self.mask > 127
@@ -344,6 +366,18 @@ class Editor:
     def rerun_kmeans(self, zone: str) -> Swatch:
         self._commit(self._with_kmeans(self.doc, zone))
         return self.doc.item(zone).swatch
+
+    def fit_to_garment(self, zone: str) -> None:
+        """The zone's box on its garment's own pixels (locked), its colour measured again there."""
+        new = set_box(self.doc, zone, fit_box(self.doc, zone, self.garments), lock=True)
+        try:
+            new = self._with_kmeans(new, zone)
+        except EditError:
+            pass                                  # no colour there: the swatch stays as it was
+        self._commit(new)
+
+    def set_category(self, name: str, zone: str | None = None) -> None:
+        self._commit(set_category(self.doc, name, zone))
 
     def paint_mask(self, points, radius: float, add: bool) -> None:
         new_mask = paint_mask(self.mask, points, radius, add)
