@@ -154,23 +154,27 @@ class Inspector(QWidget):
     def _build_category(self, lay) -> None:
         from studio_app.core.categories import CategoryTableError, load_table
         from studio_app.core.edits_apparel import category_names
-        row = QHBoxLayout()
         self.category_label = QLabel("")
+        self.category_label.setWordWrap(True)
         self.category_label.setToolTip("The product's category: it fills the shop files' Type / "
                                        "Product Category and google_product_category / product_type")
-        row.addWidget(self.category_label, 1)
         self.category = QComboBox()
         self.category.setToolTip("Change the category (saved, undoable; used by the next export)")
         try:
-            table = load_table()
+            self._category_table = load_table()
         except CategoryTableError:
-            table = {}
+            self._category_table = {}
         for name in category_names():
-            self.category.addItem((table.get(name) or {}).get("label") or name, name)
+            self.category.addItem(self._category_text(name), name)
         self.category.activated.connect(self._category_activated)
-        row.addWidget(self.category)
         lay.addWidget(_heading("Category"))
+        row = QHBoxLayout()
+        row.addWidget(self.category, 1)
+        row.addWidget(self.category_label, 1)
         lay.addLayout(row)
+
+    def _category_text(self, name: str) -> str:
+        return (self._category_table.get(name) or {}).get("label") or name
 
     def _category_zone(self) -> str | None:
         """Whose category the combo shows: the product photo's (None), else the selected item's."""
@@ -187,13 +191,13 @@ class Inspector(QWidget):
             c = self.doc.category
             if c is not None:
                 name = c["name"]
-                text = f"{name}  (set by hand)" if c.get("by_hand") else f"{name}  ({c['confidence']:.0%} sure)"
+                text = "set by hand" if c.get("by_hand") else f"{c['confidence']:.0%} sure"
             else:
                 text = "not classified"
         elif self.doc is not None:
             it = self.doc.item(self.zone) if self.zone else None
             if it is not None and it.category:
-                name, text = it.category, f"{it.category}  (from the {it.zone} zone)"
+                name, text = it.category, f"of the {it.zone} item"
             elif it is not None:
                 text = "none for this item"
         self._category_shown = name
