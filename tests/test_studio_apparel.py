@@ -147,3 +147,16 @@ def test_person_items_get_their_own_category(processed_apparel, studio_with):
     assert doc.item("top").category == "dress" and doc.category is None
     with pytest.raises(EditError, match="choose an item"):
         studio.apply(photo, SetCategory("dress"))
+
+
+def test_moving_a_keypoint_keeps_garment_boxes_on_their_garment(processed_apparel, studio_with):
+    from studio_app.core.history import MoveKeypoint
+    from studio_app.core.edits import recompute
+    studio, (photo,), (folder,) = studio_with(processed_apparel["person"])
+    doc0 = load(folder)
+    top0 = doc0.item("top").box
+    knee = doc0.keypoint("left_knee")
+    doc = studio.apply(photo, MoveKeypoint("left_knee", knee.x + 12, knee.y + 8))
+    assert doc.item("top").box == pytest.approx(top0, abs=1)      # still the coat's own box
+    # the keypoint rule alone would have cut it elsewhere (shoulders to hips)
+    assert recompute("top", doc, None) != pytest.approx(top0, abs=1)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
-from .edits_apparel import fit_box, garment_box_for_new_zone, set_category
+from .edits_apparel import fit_box, garment_box, set_category
 from .result import DocumentError, Item, ResultDocument, Swatch
 from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
 
@@ -104,8 +104,11 @@ def recompute(zone: str, doc: ResultDocument, mask: np.ndarray | None) -> list[f
 
 # ---- pure edits: doc -> new doc -----------------------------------------------------------------
 def move_keypoint(doc: ResultDocument, name: str, x: float, y: float,
-                  mask: np.ndarray | None = None) -> tuple[ResultDocument, set[str]]:
-    """Move one keypoint (marked as sure: score 1). Returns (new doc, zones whose box changed)."""
+                  mask: np.ndarray | None = None, garments: np.ndarray | None = None
+                  ) -> tuple[ResultDocument, set[str]]:
+    """Move one keypoint (marked as sure: score 1). Returns (new doc, zones whose box changed).
+    With a garment map, a garment zone stays framed on its garment (the keypoint box is its
+    prior, as in the pipeline) instead of falling back to the keypoint rule."""
     if doc.kind != "person":
         raise EditError("only person photos have keypoints")
     new = clone(doc)
@@ -121,6 +124,7 @@ def move_keypoint(doc: ResultDocument, name: str, x: float, y: float,
         if it.locked or it.zone not in PERSON_ZONES:
             continue
         box = recompute(it.zone, new, mask)
+        box = garment_box(new, it.zone, garments, box) or box
         if box is not None and box != it.box:
             it.box = box
             changed.add(it.zone)
@@ -158,7 +162,7 @@ def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None =
     w, h = doc.source.width, doc.source.height
     if box is None and doc.kind == "person":      # the garment's own box, else the keypoints'
         prior = recompute(zone, new, mask)
-        box = garment_box_for_new_zone(new, zone, garments, prior) or prior
+        box = garment_box(new, zone, garments, prior) or prior
     if box is None:  # a centred half-size box the operator then drags into place
         box = [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
     new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=item_file(zone), swatch=None,
@@ -310,7 +314,7 @@ class Editor:
 
     # ---- edits -------------------------------------------------------------------------------
     def move_keypoint(self, name: str, x: float, y: float) -> set[str]:
-        new, _ = move_keypoint(self.doc, name, x, y, self.mask)
+        new, _ = move_keypoint(self.doc, name, x, y, self.mask, self.garments)
         return self._commit(new)
 
     def set_box(self, zone: str, box, lock: bool = True) -> None:

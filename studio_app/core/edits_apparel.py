@@ -40,10 +40,11 @@ def fit_box(doc: ResultDocument, zone: str, garments: np.ndarray | None) -> list
     return _clip_box(fit[0], doc.source.width, doc.source.height)
 
 
-def garment_box_for_new_zone(doc: ResultDocument, zone: str, garments: np.ndarray | None,
+def garment_box(doc: ResultDocument, zone: str, garments: np.ndarray | None,
                              prior) -> list[float] | None:
-    """A re-created zone's box from its garment (``prior``: the keypoint box, may be None);
-    None when there is no garment map or no such garment: the caller frames it otherwise."""
+    """A re-created or re-framed zone's box from its garment (``prior``: the keypoint box, may be
+    None); None when there is no garment map, the zone has no garment (``full``) or the garment
+    is not in the map: the caller frames it from the keypoints then."""
     from ml.stages.garment_zones import fit_zone
     from .edits import EditError, _clip_box, keypoints_of
     if garments is None:
