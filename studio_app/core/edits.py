@@ -27,14 +27,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
+from ml.types import PERSON_ZONES, ZONES  # noqa: F401  (PERSON_ZONES re-exported)
+from .edit_base import EditError, clone, keypoints_of  # noqa: F401  (re-exported)
+from .edit_base import clip_box as _clip_box
 from .edits_apparel import fit_box, garment_box, set_category
 from .result import DocumentError, Item, ResultDocument, Swatch
 from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
-
-
-class EditError(ValueError):
-    """An edit that cannot be applied; the message is for the operator."""
 
 
 class PackedMask:
@@ -60,33 +58,6 @@ class PackedMask:
             n = int(np.prod(self.shape))
             return (np.unpackbits(raw, count=n).reshape(self.shape) * np.uint8(255))
         return raw.reshape(self.shape).copy()
-
-
-def clone(doc: ResultDocument) -> ResultDocument:
-    return ResultDocument.from_dict(copy.deepcopy(doc.to_dict()))
-
-
-def keypoints_of(doc: ResultDocument) -> Keypoints:
-    kp = Keypoints.empty()
-    for i, name in enumerate(KEYPOINT_NAMES):
-        k = doc.keypoint(name)
-        if k is not None:
-            kp.xy[i] = (k.x, k.y)
-            kp.score[i] = k.score
-    return kp
-
-
-def _clip_box(box, w: int, h: int) -> list[float]:
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if x1 < x0:
-        x0, x1 = x1, x0
-    if y1 < y0:
-        y0, y1 = y1, y0
-    x0, x1 = max(0.0, min(x0, w - 1.0)), max(1.0, min(x1, float(w)))
-    y0, y1 = max(0.0, min(y0, h - 1.0)), max(1.0, min(y1, float(h)))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        raise EditError("the box is too small (at least 2 x 2 pixels inside the photo)")
-    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]
 
 
 def recompute(zone: str, doc: ResultDocument, mask: np.ndarray | None) -> list[float] | None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .edit_base import EditError, clip_box, clone, keypoints_of
 from .result import ResultDocument
 
 
 def fit_box(doc: ResultDocument, zone: str, garments: np.ndarray | None) -> list[float]:
     """The box (clipped to the photo) that frames ``zone``'s garment in ``garments``."""
     from ml.stages.garment_zones import ZONE_CLASSES, fit_zone
-    from .edits import EditError, _clip_box, keypoints_of
     it = doc.item(zone)
     if it is None:
         raise EditError(f"there is no {zone} item")
@@ -37,7 +37,7 @@ def fit_box(doc: ResultDocument, zone: str, garments: np.ndarray | None) -> list
     if fit is None:
         raise EditError(f"the garment map has no {' or '.join(ZONE_CLASSES[zone])} pixels to fit "
                         f"the {zone} box to; drag the box by hand")
-    return _clip_box(fit[0], doc.source.width, doc.source.height)
+    return clip_box(fit[0], doc.source.width, doc.source.height)
 
 
 def garment_box(doc: ResultDocument, zone: str, garments: np.ndarray | None,
@@ -46,14 +46,13 @@ def garment_box(doc: ResultDocument, zone: str, garments: np.ndarray | None,
     None); None when there is no garment map, the zone has no garment (``full``) or the garment
     is not in the map: the caller frames it from the keypoints then."""
     from ml.stages.garment_zones import fit_zone
-    from .edits import EditError, _clip_box, keypoints_of
     if garments is None:
         return None
     fit = fit_zone(garments, zone, keypoints_of(doc), prior=None if prior is None else tuple(prior))
     if fit is None:
         return None
     try:
-        return _clip_box(fit[0], doc.source.width, doc.source.height)
+        return clip_box(fit[0], doc.source.width, doc.source.height)
     except EditError:
         return None
 
@@ -74,7 +73,6 @@ def category_names() -> list[str]:
 def set_category(doc: ResultDocument, name: str, zone: str | None = None) -> ResultDocument:
     """The product photo's category (``zone`` None or ``product``), or a person item's."""
     from ml.category import UNCERTAIN_REASON
-    from .edits import EditError, clone
     name = str(name or "").strip()
     if name not in category_names():
         raise EditError(f"unknown category {name!r} (choose one of {', '.join(category_names())})")
