@@ -88,6 +88,25 @@ def accelerate(model: nn.Module, device: torch.device | str, example_shape: tupl
     return fast
 
 
+def accelerate_cached(name: str, weights_path: str | os.PathLike, build_model, device: torch.device | str,
+                      example_shape: tuple[int, ...], *, code=(), **kw) -> nn.Module:
+    """:func:`accelerate` ``build_model()`` -- or load the graph it made at an earlier start from
+    the on-disk cache (:mod:`ml.graph_cache`), skipping the eager model, the tracing and the
+    check. ``code``: the modules whose source defines the network (part of the cache key)."""
+    import sys
+
+    from ml import graph_cache
+    from ml.weights import sha256_file
+    device = torch.device(device)
+    if os.environ.get("STUDIO_NO_FASTPATH"):
+        return build_model()
+    key = graph_cache.graph_key(name, weights_sha256=sha256_file(weights_path), device=device,
+                                shapes=[example_shape], code=(*code, sys.modules[__name__]),
+                                **{k: repr(v) for k, v in kw.items()})
+    mod, _hit = graph_cache.cached(key, device, lambda: accelerate(build_model(), device, example_shape, **kw))
+    return mod
+
+
 def inference_threads(cores: int | None = None) -> int:
     """The intra-op thread count for the networks: every core but one (at least one).
 

@@ -107,13 +107,12 @@ class Pipeline:
         return self._optional("_garments", build, "garment parser")
 
     def warm_up(self) -> None:
-        """Load every model now (the GUI calls this on its worker thread at start), and import
-        the stages' heavy libraries (scikit-learn's first import takes seconds), so the first
-        photo is not slower than the rest."""
+        """Load every model now (the GUI calls this on its worker thread at start) and import
+        the stages, so the first photo is not slower than the rest. The frozen graphs come
+        from the on-disk cache (:mod:`ml.graph_cache`) after the first start."""
         _ = self.pose, self.segmenter, self.categoriser
         if not isinstance(self.garment_parser, str):
             self.garment_parser.warm_up()
-        import sklearn.cluster  # noqa: F401  (first import takes seconds)
         from ml.stages import crops, product, segment, swatch  # noqa: F401
 
     @property
@@ -350,12 +349,8 @@ def _make_pose_engine(name: str, weights_dir: Path, device):
 
 def _make_seg_engine(name: str, weights_dir: Path, device):
     if name == "u2netp":
-        from ml.fastpath import accelerate
-        from ml.models.u2netp import INPUT_SIZE
         from ml.stages.segment import ProductSegmenter
-        seg = ProductSegmenter(weights_dir, device)
-        seg.model = accelerate(seg.model, seg.device, (1, 3, INPUT_SIZE, INPUT_SIZE))
-        return seg
+        return ProductSegmenter(weights_dir, device, accelerated=True)
     path = _trained_checkpoint(name, weights_dir, "segmentation", "u2netp", "YOLACT")
     from ml.yolact.engine import YolactSegmenter
     return YolactSegmenter(path, device)

@@ -21,6 +21,11 @@ def pytest_configure(config):
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # One graph cache per test run (ml.graph_cache): the first Pipeline builds the frozen graphs,
+    # every later one (and every child process) loads them; the user's own cache is not touched.
+    if "STUDIO_GRAPH_CACHE" not in os.environ:
+        import tempfile
+        os.environ["STUDIO_GRAPH_CACHE"] = tempfile.mkdtemp(prefix="studio-graphs-")
 
 
 @pytest.fixture(scope="session")

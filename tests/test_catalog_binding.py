@@ -106,6 +106,7 @@ def test_studio_bind_cards_announces_the_changes(tmp_path, dev_data):
     for i, p in enumerate(photos):
         set_time(p, 1_700_000_000 + 60 * i)
     s = Studio(tmp_path / "out", FakeProcessor())
+    s.live_cards = False          # the batch command (binding as photos arrive: tests/test_catalog_live.py)
     try:
         s.add(photos)
         s.start()

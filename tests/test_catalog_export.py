@@ -246,3 +246,16 @@ def test_face_crop_is_a_view_only_of_headwear(shoot, tmp_path):
         CatalogService(cat).assign(res / "0002", "head", "HAT-1", "on-model", main=True)
     rep = export([res], "zalando", tmp_path / "z2")
     assert any(r["zone"] == "head" and r["sku"] == "HAT-1" for r in rep.rows)
+
+
+def test_an_unassigned_face_crop_is_not_exported_either(shoot, tmp_path):
+    res = fresh(shoot, tmp_path)                  # the head of 0002 has no SKU
+    rep = export([res], "zalando", tmp_path / "z")
+    assert any("0002" in f and "head crop is a face" in why and "no SKU" in why for f, why in rep.skipped)
+    assert not any(r["zone"] == "head" for r in rep.rows)
+    assert any(r["zone"] == "top" and r["sku"] == "TOP-1" for r in rep.rows)      # the rest goes out
+    doc = load(res / "0002")
+    doc.item("head").category = "headwear"        # the garment parser saw a hat: its crop is a view
+    save(doc, res / "0002")
+    rep = export([res], "zalando", tmp_path / "z2")
+    assert any(r["zone"] == "head" for r in rep.rows)

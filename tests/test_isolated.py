@@ -76,3 +76,30 @@ def test_child_process_processes_cancels_and_recovers(tmp_path, tiny_weights):
 def test_engine_that_cannot_load_is_reported(tmp_path):
     with pytest.raises(ChildFailed, match="no_such.pth"):
         IsolatedProcessor(device="cpu", weights_dir=tmp_path, pose_engine="no_such.pth", seg_engine="u2netp")
+
+
+def test_prestarted_child_is_adopted_by_the_first_build(tmp_path, tiny_weights):
+    """The app starts the models' child at launch (ProcessorSpec.prestart) so it loads while the
+    window is built; the Studio's build() then takes that very child instead of starting another."""
+    from studio_app.core import isolated
+    from studio_app.core.processor import ProcessorSpec
+    spec = ProcessorSpec(device="cpu", weights_dir=str(tiny_weights), pose_engine="op_tiny.pth",
+                         seg_engine="shop_yolact.pth", isolated=True, cpu_threads=1)
+    spec.prestart()
+    spec.prestart()                                  # a second call starts nothing more
+    assert len(isolated._PRESTARTED) == 1
+    early_pid = next(iter(isolated._PRESTARTED.values())).pid
+    proc = spec.build()
+    try:
+        assert proc.pid == early_pid and not isolated._PRESTARTED
+        photo = tmp_path / "a.jpg"
+        photo.write_bytes(jpeg_bytes(160, 120))
+        out = proc.process(photo, tmp_path / "out", force_kind="product")
+        assert out.ok, out.error
+        other = spec.build()                         # nothing left to adopt: a child of its own
+        try:
+            assert other.pid not in (None, early_pid)
+        finally:
+            other.close()
+    finally:
+        proc.close()

@@ -58,9 +58,21 @@ class Backbone:
         self.module = _Features(net).eval()
         self._traced = None
         if trace:
+            import sys
+
+            from ml import graph_cache
+            from ml.runtime import tflite
             example = torch.zeros(1, INPUT_SIZE, INPUT_SIZE, 3, device=self.device)
+
+            def build():
+                with torch.no_grad():
+                    return torch.jit.freeze(torch.jit.trace(self.module, example, check_trace=False))
+
+            key = graph_cache.graph_key("category-backbone", weights_sha256=weights.sha256_file(path),
+                                        device=self.device, shapes=[example.shape],
+                                        code=(sys.modules[__name__], tflite))
+            self._traced, _hit = graph_cache.cached(key, self.device, build)
             with torch.no_grad():
-                self._traced = torch.jit.freeze(torch.jit.trace(self.module, example, check_trace=False))
                 for _ in range(2):   # the profiling executor specialises during the first calls
                     self._traced(example)
 

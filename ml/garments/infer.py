@@ -75,6 +75,7 @@ class GarmentParser:
         from ml import weights
         self.device = resolve_device(device)
         path = Path(weights_file) if weights_file else weights.verify(MODEL_ID, weights_dir)
+        self.path = path
         self.net, self.meta = load_weights(path, self.device)
         self.long_side = long_side
         self._lock = threading.Lock()
@@ -84,8 +85,12 @@ class GarmentParser:
         """The traced/frozen fast path (ml.fastpath) for this input size, made on first use."""
         mod = self._fast.get((nh, nw))
         if mod is None:
-            from ml.fastpath import accelerate
-            mod = accelerate(_Inference(self.net), self.device, (1, 3, nh, nw))
+            import sys
+
+            from ml import fastpath
+            from ml.garments import model
+            mod = fastpath.accelerate_cached(MODEL_ID, self.path, lambda: _Inference(self.net), self.device,
+                                             (1, 3, nh, nw), code=(model, sys.modules[__name__]))
             if len(self._fast) < 8:
                 self._fast[(nh, nw)] = mod
         return mod

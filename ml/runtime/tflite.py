@@ -808,9 +808,23 @@ class TFLiteModel(torch.nn.Module):
                 return self.m.run_graph(*xs)
 
         examples = tuple(torch.zeros(s, device=self.device) for s in self.input_shapes)
-        with torch.inference_mode(False), torch.no_grad():
-            traced = torch.jit.trace(_Wrap(self), examples, check_trace=False)
-        self._traced = torch.jit.freeze(traced.eval())
+
+        def build():
+            with torch.inference_mode(False), torch.no_grad():
+                traced = torch.jit.trace(_Wrap(self), examples, check_trace=False)
+            return torch.jit.freeze(traced.eval())
+
+        if self.source == "<bytes>":
+            self._traced = build()
+        else:       # the frozen graph of an earlier start, when the on-disk cache has it
+            import sys
+
+            from ml import graph_cache
+            from ml.weights import sha256_file
+            key = graph_cache.graph_key(f"tflite-{Path(self.source).stem}", weights_sha256=sha256_file(self.source),
+                                        device=self.device, shapes=self.input_shapes,
+                                        code=(sys.modules[__name__],), outputs=self.output_indices)
+            self._traced, _hit = graph_cache.cached(key, self.device, build)
         # TorchScript's profiling executor specialises the graph during the first two calls
         # (each ~3x slower than later ones): pay that here, at load, not on the first photo.
         with torch.inference_mode():

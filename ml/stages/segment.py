@@ -77,13 +77,20 @@ class ProductSegmenter:
     name = "u2netp"
 
     def __init__(self, weights_dir: str | Path | None = None, device: torch.device | str = "auto",
-                 input_size: int = INPUT_SIZE):
+                 input_size: int = INPUT_SIZE, accelerated: bool = False):
         from ml import weights
         from ml.device import resolve_device
 
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         onnx_path = weights.verify("u2netp", weights_dir)
-        self.model = build_u2netp(onnx_path, self.device)
+        if accelerated:     # the frozen fast path (ml.fastpath), from the graph cache when it has it
+            from ml import fastpath
+            from ml.models import u2netp
+            self.model = fastpath.accelerate_cached(
+                "u2netp", onnx_path, lambda: build_u2netp(onnx_path, self.device), self.device,
+                (1, 3, int(input_size), int(input_size)), code=(u2netp,))
+        else:
+            self.model = build_u2netp(onnx_path, self.device)
         self.input_size = int(input_size)   # U2-Net-p is fully convolutional; 320 is its own size
 
     @torch.inference_mode()

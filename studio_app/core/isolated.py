@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -53,6 +54,9 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
             return                                   # the parent went away
         if msg[0] == "stop":
             return
+        if msg[0] == "prefetch":
+            proc.prefetch(msg[1])
+            continue
         _, photo, out_root, force_kind, skip_existing = msg
         throttle = Throttle()
 
@@ -69,30 +73,69 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
             conn.send(("error", f"{Path(photo).name}: {exc}"))
 
 
+_PRESTARTED: dict[tuple, "IsolatedProcessor"] = {}
+_PRESTART_LOCK = threading.Lock()
+
+
+def prestart(**options) -> None:
+    """Start the child for these options now, without waiting for it: the first
+    ``IsolatedProcessor(**options)`` adopts it. The app calls this first thing at launch, so the
+    child imports torch and loads the models while the window is being built."""
+    with _PRESTART_LOCK:
+        key = _options_key(options)
+        if key not in _PRESTARTED:
+            _PRESTARTED[key] = IsolatedProcessor(**options, wait=False)
+
+
+def _options_key(options: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in options.items()))
+
+
 class IsolatedProcessor:
     """Same ``process`` signature as ``studio_app.core.processing.Processor``; the work happens in
     a child process that keeps its models loaded between photos."""
 
     def __init__(self, device: str = "auto", weights_dir: str | os.PathLike | None = None,
-                 pose_engine: str = "blazepose", seg_engine: str = "u2netp", cpu_threads: int | None = None):
-        self.options = {"device": device, "weights_dir": str(weights_dir) if weights_dir else None,
-                        "pose_engine": pose_engine, "seg_engine": seg_engine, "cpu_threads": cpu_threads}
+                 pose_engine: str = "blazepose", seg_engine: str = "u2netp", cpu_threads: int | None = None,
+                 *, wait: bool = True):
+        opts = {"device": device, "weights_dir": str(weights_dir) if weights_dir else None,
+                "pose_engine": pose_engine, "seg_engine": seg_engine, "cpu_threads": cpu_threads}
+        self.options = opts
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
         self._cancel = self._ctx.Event()
         self.device_text = ""
         self.engines: dict[str, str] = {}
-        self._start()
+        early = None
+        if wait:
+            with _PRESTART_LOCK:
+                early = _PRESTARTED.pop(_options_key(opts), None)
+        if early is not None and early._proc is not None:      # adopt the child started at launch
+            self._ctx, self._cancel = early._ctx, early._cancel
+            self._proc, self._conn = early._proc, early._conn
+            early._proc = early._conn = None
+            self._wait_ready()
+        elif wait:
+            self._start()
+        else:
+            self._spawn()
 
     # ---- child lifecycle ------------------------------------------------------------------
-    def _start(self) -> None:
+    def _spawn(self) -> None:
         parent, child = self._ctx.Pipe()
         p = self._ctx.Process(target=_child_main, args=(child, self._cancel, dict(self.options)),
                               name="studio-catalog-processing", daemon=True)
         p.start()
         child.close()
         self._proc, self._conn = p, parent
+
+    def _start(self) -> None:
+        self._spawn()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        p, parent = self._proc, self._conn
         t0 = time.monotonic()
         while not parent.poll(0.1):
             if not p.is_alive():
@@ -141,6 +184,14 @@ class IsolatedProcessor:
             pass
 
     # ---- the Processor interface ----------------------------------------------------------
+    def prefetch(self, photo) -> None:
+        """The photo likely to come next (read ahead in the child while it writes the current one)."""
+        if self.alive:
+            try:
+                self._conn.send(("prefetch", None if photo is None else str(photo)))
+            except (OSError, ValueError):
+                pass
+
     def process(self, photo, out_root, *, force_kind: str | None = None, skip_existing: bool = False,
                 progress: Callable[[str, float], None] | None = None,
                 cancel: Callable[[], bool] | None = None):

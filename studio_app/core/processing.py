@@ -30,6 +30,9 @@ from .result_folder import (ITEM_MAX_SIDE, JPEG_QUALITY, MASK_NAME, PRODUCT_FILL
                             is_binary_mask, item_file, render_item, safe_folder_name, swatch_file)
 
 
+UNREAD = "not read"     # Outcome.card of a processor that does not look for barcode cards
+
+
 @dataclass
 class Outcome:
     photo: Path
@@ -38,6 +41,7 @@ class Outcome:
     error: str | None = None
     skipped: bool = False          # an up-to-date result already existed
     timings: dict = field(default_factory=dict)   # seconds per stage (load, pipeline stages, write)
+    card: object = UNREAD          # the barcode card read on the photo (catalog.binding.CardRead), None: none
 
     @property
     def ok(self) -> bool:
@@ -82,6 +86,16 @@ def _garments_entry(a: Analysis) -> dict | None:
     return {"file": NAMED_FILES["garments"], "classes": list(CLASSES)}
 
 
+def _read_card(rgb: np.ndarray):
+    """The barcode card on the photo's working copy (the Studio binds the photos after a card to
+    its SKU), or None; a reader failure only means no card."""
+    try:
+        from .catalog.binding import read_card
+        return read_card(rgb)
+    except Exception:         # zxing missing or failing must not fail the photo
+        return None
+
+
 def _takes_work(pipeline) -> bool:
     """Whether ``pipeline.analyze`` accepts a reduced decode (``work=``), as ``ml.pipeline``'s does."""
     import inspect
@@ -89,6 +103,65 @@ def _takes_work(pipeline) -> bool:
         return "work" in inspect.signature(pipeline.analyze).parameters
     except (TypeError, ValueError):
         return False
+
+
+class _Ahead:
+    """The next photo of a batch, read, hashed and decoded on a background thread while the
+    current photo's outputs are encoded and written (both are native code that releases the GIL,
+    so on two cores they overlap). Only a photo whose size and modification time are unchanged
+    when it is taken is used; anything else (an error, another photo) is read again as usual."""
+
+    def __init__(self):
+        self._next: Path | None = None      # to read once the current photo has been analysed
+        self._job = None                    # (photo, thread, result box) of a read in flight or done
+
+    @staticmethod
+    def _key(photo: Path):
+        st = photo.stat()
+        return (str(photo), st.st_size, st.st_mtime_ns)
+
+    def expect(self, photo: Path | None) -> None:
+        self._next = photo
+
+    def start(self) -> None:
+        photo, self._next = self._next, None
+        if photo is None or (self._job is not None and self._job[0] == photo):
+            return
+        self.drop()
+        box: list = []
+
+        def work():
+            try:
+                from ml.io import load_two_scale, read_photo
+                from ml.pipeline import WORK_SIDE
+                key = self._key(photo)
+                data = read_photo(photo)
+                box.append((key, data.sha256, *load_two_scale(data, work_side=WORK_SIDE)))
+            except Exception:          # the normal path reads it again and reports the error
+                pass
+        import threading
+        t = threading.Thread(target=work, name="studio-read-ahead", daemon=True)
+        t.start()
+        self._job = (photo, t, box)
+
+    def take(self, photo: Path):
+        """(sha256, small, pending) read ahead for ``photo``, or None (then it is read as usual)."""
+        job, self._job = self._job, None
+        if job is None:
+            return None
+        job[1].join()
+        if job[0] != photo or not job[2]:
+            return None
+        got = job[2][0]
+        try:
+            return got[1:] if got[0] == self._key(photo) else None
+        except OSError:
+            return None
+
+    def drop(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job[1].join()
 
 
 class Processor:
@@ -101,6 +174,12 @@ class Processor:
             pipeline = Pipeline(weights_dir=weights_dir, device=device,
                                 pose_engine=pose_engine, seg_engine=seg_engine)
         self.pipeline = pipeline
+        self._ahead = _Ahead()
+
+    def prefetch(self, photo: str | os.PathLike | None) -> None:
+        """The photo that comes after the next ``process`` call (None: none): it is read and
+        decoded while that call writes its outputs. Optional for a processor; the Studio calls it."""
+        self._ahead.expect(Path(photo) if photo is not None else None)
 
     def process(self, photo: str | os.PathLike, out_root: str | os.PathLike, *, force_kind: str | None = None,
                 skip_existing: bool = False, progress: Callable[[str, float], None] | None = None,
@@ -119,14 +198,16 @@ class Processor:
             # The file is read and hashed once; the networks run on a DCT-reduced decode while
             # the full-resolution decode of the same bytes runs on a background thread.
             t = time.perf_counter()
-            data = read_photo(photo)
-            rf = ResultFolder.for_photo(photo, out_root, data.sha256)
+            ahead = self._ahead.take(photo)
+            sha256, data = (ahead[0], None) if ahead else (None, read_photo(photo))
+            sha256 = sha256 or data.sha256
+            rf = ResultFolder.for_photo(photo, out_root, sha256)
             folder = rf.path
             prev = rf.load() if rf.has_document() else None   # DocumentError: corrupt / newer / unsafe: not overwritten
-            if skip_existing and prev is not None and prev.source.sha256 == data.sha256:
+            if skip_existing and prev is not None and prev.source.sha256 == sha256:
                 return Outcome(photo, folder, prev, skipped=True)
-            small, pending = load_two_scale(data, work_side=WORK_SIDE)
-            del data
+            small, pending = ahead[1:] if ahead else load_two_scale(data, work_side=WORK_SIDE)
+            del data, ahead
             timings["load"] = time.perf_counter() - t
             if _takes_work(self.pipeline):
                 analysis = self.pipeline.analyze(pending, work=small, force_kind=force_kind,
@@ -134,6 +215,9 @@ class Processor:
             else:                                   # a pipeline without the fast path
                 analysis = self.pipeline.analyze(pending.result(), force_kind=force_kind,
                                                  progress=progress, cancel=cancel)
+            t = time.perf_counter()
+            card = _read_card(small.rgb)      # on the working copy: no second decode
+            timings["card"] = time.perf_counter() - t
             del small
             timings.update(analysis.timings)
             t = time.perf_counter()
@@ -143,13 +227,14 @@ class Processor:
             for w in img.warnings:               # anything only the full decode noticed
                 if w not in analysis.warnings:
                     analysis.warnings.append(w)
+            self._ahead.start()            # the next photo decodes while this one is written
             doc = document_from_analysis(img, analysis)
             if prev is not None:
                 doc.review = prev.review if prev.review.get("status") != "exported" else {"status": "pending", "note": ""}
             t = time.perf_counter()
             rf.write_all(doc, img.rgb, analysis.mask, garments=analysis.garments if doc.garments else None)
             timings["write"] = time.perf_counter() - t
-            return Outcome(photo, folder, doc, timings=timings)
+            return Outcome(photo, folder, doc, timings=timings, card=card)
         except Cancelled:
             raise
         except ImageLoadError as exc:     # nothing was written for a photo that cannot be read
@@ -176,3 +261,5 @@ class Processor:
 
     def close(self) -> None:
         """The models are freed with the object (nothing to stop in this process)."""
+        self._ahead.expect(None)
+        self._ahead.drop()

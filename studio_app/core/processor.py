@@ -62,12 +62,21 @@ class ProcessorSpec:
     def engines(self) -> tuple[str, str]:
         return (self.pose_engine, self.seg_engine)
 
+    def _isolated_options(self) -> dict:
+        return dict(device=self.device, weights_dir=self.weights_dir, pose_engine=self.pose_engine,
+                    seg_engine=self.seg_engine, cpu_threads=self.cpu_threads or default_threads())
+
+    def prestart(self) -> None:
+        """Isolated: start the child process now (it loads the models while the caller goes on);
+        the next ``build()`` adopts it. In-process: nothing to do ahead of ``build()``."""
+        if self.isolated:
+            from .isolated import prestart
+            prestart(**self._isolated_options())
+
     def build(self) -> Processor:
         if self.isolated:
             from .isolated import IsolatedProcessor
-            return IsolatedProcessor(device=self.device, weights_dir=self.weights_dir,
-                                     pose_engine=self.pose_engine, seg_engine=self.seg_engine,
-                                     cpu_threads=self.cpu_threads or default_threads())
+            return IsolatedProcessor(**self._isolated_options())
         from ml.device import configure_cpu_threads
         from .processing import Processor as InProcess
         configure_cpu_threads(self.cpu_threads)

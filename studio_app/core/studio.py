@@ -276,7 +276,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         with self._lock:
             if not self._queue:
                 return None
-            pick = next((q for q in self._queue if q[2] == self._focus), None) or min(self._queue)
+            pick = self._pick()
             self._queue.remove(pick)
             e = self.session.get(pick[2])
             if e is None or e.status != "queued":
@@ -290,6 +290,20 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self._progress(e.photo, "load", 0.0)
         return e, e.force_kind
 
+    def _pick(self):
+        """The queued job that goes next: the photo on screen, else by priority and order (lock held)."""
+        return next((q for q in self._queue if q[2] == self._focus), None) or min(self._queue)
+
+    def _read_ahead(self) -> None:
+        """Tell the processor which photo is likely next, so it reads and decodes it while the
+        current one is written (an optional processor method; a guess: the queue may change)."""
+        prefetch = getattr(self.processor, "prefetch", None)
+        if prefetch is None:
+            return
+        with self._lock:
+            nxt = self._pick()[2] if self._queue else None
+        prefetch(nxt)
+
     def _process(self, e: Entry, force_kind: str | None) -> None:
         throttle = Throttle(self.progress_interval)
 
@@ -301,6 +315,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
                 self._entry_changed(e)
         outcome, cancelled = None, False
         try:
+            self._read_ahead()
             outcome = self.processor.process(Path(e.photo), self.out_root, force_kind=force_kind,
                                              skip_existing=self.skip_existing, progress=progress,
                                              cancel=self._cancel.is_set)
@@ -325,6 +340,9 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
             doc = outcome.doc if outcome.doc is not None else ResultFolder(outcome.folder).try_load()
             if doc is not None:
                 doc = self._keep_assignments(Path(outcome.folder), doc)
+                from .processing import UNREAD
+                card = getattr(outcome, "card", UNREAD)
+                doc = self._bind_live(Path(outcome.folder), doc, card, card_read=card != UNREAD)
                 self.events.document_changed(DocumentChanged(e.photo, Path(outcome.folder), doc, "processed",
                                                              image_changed=True, mask_changed=True))
         self._entry_changed(e)

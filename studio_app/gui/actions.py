@@ -95,6 +95,26 @@ def build_menus(win) -> None:
                            tip="Process the photo on screen again with the current engines (reloads the photo)")
     win.a_cancel = _act(win, m, "Cancel the batch", win.cancel_batch, ["Esc"])
 
+    m = mb.addMenu("&Products")
+    pp = win.products
+    win.a_find_sku = _act(win, m, "Find product", pp.focus_filter, ["Ctrl+K"], tip="Filter the SKUs (Ctrl+K)")
+    win.a_import_shots = _act(win, m, "Import shot list…", pp.import_dialog, ["Ctrl+Shift+I"])
+    win.a_new_product = _act(win, m, "New product…", pp.new_product_dialog, ["Ctrl+N"])
+    win.a_bind = _act(win, m, "Bind cards and file names", pp.bind_cards,
+                      tip="Barcode cards and SKU_view file names bind the session's photos, in capture order")
+    m.addSeparator()
+    win.a_assign_photos = _act(win, m, "Assign selected photos to the SKU", pp.assign_photos, ["S"],
+                               tip="Every item of the photos selected in the filmstrip goes to the selected SKU (S)")
+    win.a_assign_item = _act(win, m, "Assign selected item to the SKU", pp.assign_item, ["Shift+S"],
+                             tip="The item selected on the photo (e.g. the top of an on-model shot) goes to the SKU")
+    win.a_set_view = _act(win, m, "Set the item's view", pp.set_view, ["W"])
+    win.a_set_main = _act(win, m, "Make it the product's main image", pp.set_main, ["H"])
+    m.addSeparator()
+    win.a_only_sku = _act(win, m, "Filmstrip: only this SKU's photos", pp.only_sku.setChecked, ["Shift+F"],
+                          checkable=True)
+    pp.only_sku.toggled.connect(win.a_only_sku.setChecked)
+    m.addAction(pp.toggleViewAction())
+
     m = mb.addMenu("&Help")
     _act(win, m, "Keyboard shortcuts", win.show_shortcuts, ["F1"])
     _act(win, m, "About Studio Catalog", win.show_about)

@@ -14,11 +14,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
 from .config import engine_settings, processor_spec
+
+ORGANIZATION, APPLICATION = "StudioCatalog", "Studio Catalog"      # where QSettings keeps the settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_app(argv: list[str]) -> QApplication:
     app = QApplication.instance() or QApplication(["studio-catalog"] + argv)
-    app.setOrganizationName("StudioCatalog")
-    app.setApplicationName("Studio Catalog")
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
     app.setDesktopFileName("studio-catalog")   # resources/studio-catalog.desktop (taskbar icon, Wayland app id)
     from studio_app import __version__
     app.setApplicationVersion(__version__)
@@ -73,8 +75,13 @@ def store_first_run(settings: QSettings, hot: str, out: str, preset: str) -> Non
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    app = make_app(argv)
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
     settings = QSettings()
+    pose, seg = engine_settings(settings)
+    spec = processor_spec(args.device, pose, seg, isolated=not args.in_process)
+    spec.prestart()          # the models load in the child while the window is built
+    app = make_app(argv)
     out = args.out or settings.value("out_root", "", str)
     hot = args.hot_folder if args.hot_folder is not None else settings.value("hot_folder", "", str)
     if args.first_run or not out:
@@ -84,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         out = settings.value("out_root", "", str)
     settings.setValue("out_root", out)
     from .main_window import MainWindow
-    pose, seg = engine_settings(settings)
-    win = MainWindow(out, processor=processor_spec(args.device, pose, seg, isolated=not args.in_process),
-                     hot_folder=hot or None, settings=settings, device=args.device)
+    win = MainWindow(out, processor=spec, hot_folder=hot or None, settings=settings, device=args.device)
     win.show()
     if args.photos:
         win.add_paths(args.photos)

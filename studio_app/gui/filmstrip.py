@@ -39,7 +39,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             return
         pm = row.thumb
         key = (r.width(), r.height(), selected, row.status,
-               round(float(row.progress), 2) if row.status == "processing" else 0, row.name, row.kind, row.detail,
+               round(float(row.progress), 2) if row.status == "processing" else 0, row.name, row.kind, row.detail, row.sku,
                pm.cacheKey() if isinstance(pm, QPixmap) else 0, option.font.key())
         cached = self._cache.get(key)
         if cached is None:
@@ -93,6 +93,7 @@ class FilmstripDelegate(QStyledItemDelegate):
         kind = row.kind
         if kind and status not in ("queued", "processing", "error"):
             label += f" · {kind}"
+
         frac = row.progress
         y2 = r.top() + 8 + fm.height()
         chip = QRectF(x, y2 + 4, 8, 8)
@@ -107,7 +108,7 @@ class FilmstripDelegate(QStyledItemDelegate):
             p.fillRect(bar, QColor("#1e1e1e"))
             p.fillRect(QRect(bar.left(), bar.top(), int(bar.width() * max(0.0, min(1.0, frac))), bar.height()), col)
         else:
-            detail = row.detail
+            detail = row.detail or (f"SKU {row.sku}" if row.sku and status not in ("queued", "error") else "")
             if detail:
                 p.setPen(QColor(theme.STATUS_COLOURS["error"] if status == "error" else theme.MUTED))
                 p.drawText(QRect(x, y3, w, fm.height()), Qt.AlignLeft | Qt.AlignVCenter,
@@ -128,7 +129,7 @@ class Filmstrip(QListView):
         self.setModel(self.proxy)
         self.setItemDelegate(FilmstripDelegate(self))
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QListView.SingleSelection)
+        self.setSelectionMode(QListView.ExtendedSelection)     # Shift/Ctrl-click: several photos
         self.setMinimumWidth(250)
         self.setMouseTracking(True)
         self.selectionModel().currentChanged.connect(lambda cur, prev: self.currentPhotoChanged.emit(self.current_photo()))
@@ -168,8 +169,19 @@ class Filmstrip(QListView):
         row = self.source.row_of(photo)
         return self.source.index(row).data(Qt.ToolTipRole) if row >= 0 else ""
 
+    def selected_photos(self) -> list[str]:
+        """The selected photos in filmstrip order (the photo on screen when nothing else is selected)."""
+        rows = sorted(ix.row() for ix in self.selectionModel().selectedRows())
+        photos = [p for p in (self.photo_at(r) for r in rows) if p]
+        cur = self.current_photo()
+        return photos or ([cur] if cur else [])
+
     def set_review_only(self, on: bool) -> None:
         self.proxy.set_review_only(on)
+
+    def set_photo_filter(self, photos) -> None:
+        """Show only these photos (a SKU's, from the product panel); None shows all."""
+        self.proxy.set_photos(photos)
 
     def shutdown(self) -> None:
         self.source.shutdown()

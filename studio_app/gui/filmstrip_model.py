@@ -34,6 +34,9 @@ class RowLook(NamedTuple):
     kind: str
     detail: str
     thumb: object                 # QPixmap or None
+    sku: str = ""                 # the products its items belong to ("TOP-7, TRS-9")
+
+
 THUMB = 64
 REVIEW_STATUSES = ("needs_review", "error")      # what "only photos to review" keeps
 
@@ -91,6 +94,7 @@ class FilmstripModel(QAbstractListModel):
         self._thumbs: dict[str, QPixmap] = {}
         self._gen: dict[str, int] = {}
         self._sigs: dict[str, tuple | None] = {}     # photo -> (mtime, size) of the decoded file
+        self._skus: dict[str, str] = {}              # photo -> its SKUs (the product panel keeps them)
         self._signals = _ThumbSignals()
         self._signals.done.connect(self._thumb_ready)
         self._pool = QThreadPool(self)
@@ -106,7 +110,8 @@ class FilmstripModel(QAbstractListModel):
         photo = self._photos[index.row()]
         e = self._entries[photo]
         if role == ROW_ROLE:
-            return RowLook(e.name, e.status, e.progress or 0.0, e.kind or "", detail_of(e), self._thumbs.get(photo))
+            return RowLook(e.name, e.status, e.progress or 0.0, e.kind or "", detail_of(e), self._thumbs.get(photo),
+                           self._skus.get(photo, ""))
         if role == Qt.DisplayRole:
             return e.name
         if role == PHOTO_ROLE:
@@ -180,6 +185,17 @@ class FilmstripModel(QAbstractListModel):
         ix = self.index(row)
         self.dataChanged.emit(ix, ix, [THUMB_ROLE])
 
+    def set_skus(self, labels: dict[str, str]) -> None:
+        """Photo -> the SKUs of its items (from ``studio.sku_labels()``); repaints the rows that changed."""
+        old, self._skus = self._skus, dict(labels)
+        for photo in set(old) | set(labels):
+            if old.get(photo) != labels.get(photo) and (row := self._row.get(photo)) is not None:
+                ix = self.index(row)
+                self.dataChanged.emit(ix, ix)
+
+    def sku_of(self, photo: str) -> str:
+        return self._skus.get(photo, "")
+
     # ---- queries -------------------------------------------------------------------------------
     def row_of(self, photo: str | None) -> int:
         return self._row.get(photo, -1) if photo else -1
@@ -206,17 +222,26 @@ def _look(e: Entry) -> tuple:
 
 
 class ReviewFilter(QSortFilterProxyModel):
-    """Only the photos that need the operator (needs review, failed) when ``review_only``."""
+    """Only the photos that need the operator (needs review, failed) when ``review_only``; only
+    the photos of one SKU when ``photos`` is set (the product panel's filter)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.review_only = False
+        self.photos: frozenset | None = None          # only these photos (a SKU's), None: all
+
+    def set_photos(self, photos) -> None:
+        photos = None if photos is None else frozenset(photos)
+        if photos != self.photos:
+            self.photos = photos
+            self.invalidateFilter()
 
     def set_review_only(self, on: bool) -> None:
         self.review_only = bool(on)
         self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
-        if not self.review_only:
-            return True
-        return self.sourceModel().index(row, 0, parent).data(STATUS_ROLE) in REVIEW_STATUSES
+        ix = self.sourceModel().index(row, 0, parent)
+        if self.photos is not None and ix.data(PHOTO_ROLE) not in self.photos:
+            return False
+        return not self.review_only or ix.data(STATUS_ROLE) in REVIEW_STATUSES

@@ -26,6 +26,11 @@ SHORTCUTS = [
     ("Process the photo again (current engines)", "Ctrl+R"),
     ("Cancel the batch", "Esc"),
     ("Settings (engines)", "Ctrl+,"),
+    ("Find a product (filter the SKUs)", "Ctrl+K"),
+    ("Import a shot list / new product", "Ctrl+Shift+I / Ctrl+N"),
+    ("Assign the selected photos / the selected item to the SKU", "S / Shift+S"),
+    ("Set the item's view / make it the main image", "W / H"),
+    ("Filmstrip: only the selected SKU's photos", "Shift+F"),
     ("This list", "F1"),
 ]
 

@@ -21,6 +21,15 @@ def _heading(text: str) -> QLabel:
     return lb
 
 
+def sku_text(it) -> str:
+    """The item's catalog line: ``SKU TOP-7 · on-model · main image``."""
+    if it is None:
+        return ""
+    if not it.sku:
+        return "SKU: not assigned"
+    return " · ".join(b for b in (f"SKU {it.sku}", it.view, "main image" if it.main else "") if b)
+
+
 class Inspector(QWidget):
     zoneSelected = Signal(str)
     flipKind = Signal()
@@ -74,6 +83,9 @@ class Inspector(QWidget):
         self.box_label.setObjectName("muted")
         self.box_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.box_label)
+        self.sku_label = QLabel("")
+        self.sku_label.setToolTip("The product this item belongs to (Products panel: S, Shift+S, W, H)")
+        lay.addWidget(self.sku_label)
 
         sw = QHBoxLayout()
         self.chip = QFrame()
@@ -227,6 +239,8 @@ class Inspector(QWidget):
             return
         self.kind.setText(f"{doc.kind}  ({doc.kind_confidence:.0%} sure)" if not doc.kind_override
                           else f"{doc.kind}  (set by hand)")
+        if doc.card is not None:       # a barcode card photo: recorded, never exported
+            self.kind.setText(f"barcode card {doc.card.get('code') or '(unreadable)'} · not exported")
         self.flip.setText("Treat as person" if doc.kind == "product" else "Treat as product")
         for w in doc.warnings:
             self.warnings.addItem(w)
@@ -278,6 +292,7 @@ class Inspector(QWidget):
         from ml.stages.garment_zones import ZONE_CLASSES
         self.fit.setEnabled(it is not None and bool(self.doc.garments) and zone in ZONE_CLASSES)
         self._show_category()
+        self.sku_label.setText(sku_text(it))
         if it is None:
             self.box_label.setText("")
             self.hex.setText("")

@@ -24,6 +24,7 @@ from .bridge import StudioBridge
 from .config import engine_settings, processor_spec
 from .export_flow import ExportFlow
 from .help import about_html, shortcuts_html
+from .products_panel import ProductsPanel
 from .review_view import ReviewView
 from .status_panel import StatusPanel
 
@@ -64,6 +65,8 @@ class MainWindow(QMainWindow):
         self.filmstrip, self.canvas, self.inspector = self.view.filmstrip, self.view.canvas, self.view.inspector
         self.shown_times = self.view.shown_times
         self.setCentralWidget(self.view)
+        self.products = ProductsPanel(self.studio, self.view, self)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.products)
         self.setAcceptDrops(True)
         self.status = StatusPanel(self.statusBar(), self)
         self.exports = ExportFlow(self, self.studio, self.settings, open_url)
@@ -90,6 +93,7 @@ class MainWindow(QMainWindow):
         self._added.connect(lambda errors: errors and self.statusBar().showMessage("; ".join(errors[:3]), 6000))
         v = self.view
         v.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.products.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms), Qt.QueuedConnection)
         v.overlaysShown.connect(self.overlaysShown)
         v.historyChanged.connect(lambda ev: show_history(self, ev))
         v.toolRequested.connect(self.set_tool)
@@ -109,6 +113,7 @@ class MainWindow(QMainWindow):
             "processor_state": self._processor_state,
             "hot_folder": self._hot_folder_state,
             "error": lambda ev: self.statusBar().showMessage(ev.message, 8000),
+            "catalog_changed": self.products.on_catalog_changed,
         }
 
     # ---- Studio events (UI thread) ---------------------------------------------------------------
@@ -121,6 +126,8 @@ class MainWindow(QMainWindow):
 
     def _entry_changed(self, ev) -> None:
         self.view.on_entry_changed(ev)
+        if ev.entry.folder and ev.entry.status not in ("queued", "processing"):
+            self.products.entries_listed()
         if not self._counts_timer.isActive():
             self._counts_timer.start()
 
@@ -346,6 +353,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.bridge.detach()
+        self.products.shutdown()
         self.studio.close()
         self.view.shutdown()
 

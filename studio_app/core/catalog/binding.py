@@ -32,6 +32,7 @@ from .store import Catalog
 
 KNOWN_VIEWS = ("front", "back", "side", "detail", "on-model", "top", "bottom", "inside", "label", "pack")
 READ_SIDE = 2000            # long side the card reader looks at (cards fill a good part of the frame)
+LIVE_SIDE = 1500            # as photos arrive: a 24-MP JPEG decodes at 1/4 (a card is a third of the frame)
 NAME_PATTERN = "{sku}_{view}"
 
 
@@ -142,58 +143,116 @@ class BindReport:
 
 def bind(catalog: Catalog, folders: Iterable[str | os.PathLike], *, cards: bool = True,
          names: str | None = NAME_PATTERN, service: CatalogService | None = None) -> BindReport:
-    svc = service or CatalogService(catalog)
+    """Bind a set of results: sorted into capture order, then shot by shot (:class:`Binder`)."""
+    binder = Binder(catalog, cards=cards, names=names, service=service)
     rep = BindReport()
     shots = []
     for f in folders:
         f = Path(f)
         try:
-            doc = svc.load_document(f)
+            doc = binder.svc.load_document(f)
         except DocumentError as exc:
             rep.messages.append(f"skipped   {f.name}: {exc}")
             continue
         shots.append((capture_key(doc.source.path), f, doc))
     shots.sort(key=lambda s: s[0])
-    products = {p.sku: p for p in catalog.products()}
-    run = _Run()
-    for _key, folder, doc in shots:
-        card = _card_of(folder, doc, rep) if cards else None
-        if card is not None:
-            run.close(rep)
-            _record_card(folder, doc, card, rep, svc)
-            if card.valid:
-                if card.code not in products:
-                    why = sku_problem(card.code)
-                    if why:
-                        rep.review.append((folder.name, f"card {card.code!r} cannot be a SKU: {why}"))
-                        run.start(None, folder.name, unreadable=True)
-                        continue
-                    products[card.code] = Product(card.code, origin="card")
-                    catalog.add_products([products[card.code]])
-                    rep.created.append(card.code)
-                run.start(card.code, folder.name)
-            else:
-                run.start(None, folder.name, unreadable=True)
-            continue
-        named = name_binding(Path(doc.source.path).stem, products, names) if names else None
-        if named:
-            _bind_named(named, folder, doc, products, catalog, svc, rep)
-            continue
-        run.add(folder, doc, products, catalog, svc, rep)
-    run.close(rep)
+    for key, folder, doc in shots:
+        binder.feed(folder, doc, rep, key)
+    binder.run.close(rep)
     return rep
+
+
+class _Products:
+    """The catalog's products looked up one SKU at a time (a shot list imported while the hot
+    folder runs is seen by the next photo; 10,000 products are never read in full)."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def __contains__(self, sku) -> bool:
+        return isinstance(sku, str) and self.catalog.product(sku) is not None
+
+    def __getitem__(self, sku: str) -> Product:
+        p = self.catalog.product(sku)
+        if p is None:
+            raise KeyError(sku)
+        return p
+
+
+class Binder:
+    """The one binding rule, applied shot by shot in capture order: :func:`bind` feeds it a
+    sorted set of results; the Studio feeds it each photo as it finishes (the hot folder, a drop),
+    so a card binds the photos that follow it as they arrive. ``run`` is the card in force."""
+
+    def __init__(self, catalog: Catalog, *, cards: bool = True, names: str | None = NAME_PATTERN,
+                 service: CatalogService | None = None):
+        self.catalog, self.cards, self.names = catalog, cards, names
+        self.svc = service or CatalogService(catalog)
+        self.products = _Products(catalog)
+        self.run = _Run()
+
+    def feed(self, folder: Path, doc: ResultDocument, rep: BindReport, key: tuple | None = None,
+             card: CardRead | None = None) -> None:
+        """One shot. ``key``: its capture key (a shot taken before the card in force is not bound
+        by it); ``card``: what the caller read on the photo already."""
+        if card is None and self.cards:
+            card = _card_of(folder, doc, rep)
+        if card is not None:
+            self._card(folder, doc, card, rep, key)
+            return
+        named = name_binding(Path(doc.source.path).stem, self.products, self.names) if self.names else None
+        if named:
+            _bind_named(named, folder, doc, self.products, self.catalog, self.svc, rep)
+            return
+        if key is not None and self.run.key is not None and key < self.run.key:
+            rep.messages.append(f"later     {folder.name}: taken before the card {self.run.card_photo}; "
+                                "bind it with Products › Bind cards")
+            return
+        self.run.add(folder, doc, self.products, self.catalog, self.svc, rep)
+
+    def _card(self, folder: Path, doc: ResultDocument, card: CardRead, rep: BindReport, key) -> None:
+        self.run.close(rep)
+        _record_card(folder, doc, card, rep, self.svc)
+        if not card.valid:
+            self.run.start(None, folder.name, unreadable=True, key=key)
+            return
+        if card.code not in self.products:
+            why = sku_problem(card.code)
+            if why:
+                rep.review.append((folder.name, f"card {card.code!r} cannot be a SKU: {why}"))
+                self.run.start(None, folder.name, unreadable=True, key=key)
+                return
+            self.catalog.add_products([Product(card.code, origin="card")], replace=False)
+            rep.created.append(card.code)
+        self.run.start(card.code, folder.name, key=key)
+
+
+def read_card_file(path: str | os.PathLike, side: int = READ_SIDE) -> CardRead | None:
+    """:func:`read_card` on a photo file. A JPEG is decoded at reduced size (the DCT scaling of its
+    decoder: the smallest of 1/2, 1/4, 1/8 whose long side is still ``side``), other formats in
+    full. OSError / ImageLoadError when the file cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                k = min(1.0, side / max(im.size))
+                im.draft("RGB", (max(1, int(im.size[0] * k)), max(1, int(im.size[1] * k))))
+                return read_card(np.asarray(im.convert("RGB")))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        pass                       # not a plain image PIL reads (RAW, ...): the full loader below
+    from ml.io import load_image
+    return read_card(load_image(path).rgb)
 
 
 def _card_of(folder: Path, doc: ResultDocument, rep: BindReport) -> CardRead | None:
     if doc.card is not None:
         return CardRead(doc.card["code"], doc.card.get("format", ""), bool(doc.card["code"]))
-    from ml.io import ImageLoadError, load_image
+    from ml.io import ImageLoadError
     try:
-        img = load_image(doc.source.path)
+        return read_card_file(doc.source.path)
     except (ImageLoadError, OSError) as exc:
         rep.messages.append(f"skipped   {folder.name}: the source photo cannot be read for cards ({exc})")
         return None
-    return read_card(img.rgb)
 
 
 def _record_card(folder: Path, doc: ResultDocument, card: CardRead, rep: BindReport, svc: CatalogService) -> None:
@@ -218,8 +277,7 @@ def _record_card(folder: Path, doc: ResultDocument, card: CardRead, rep: BindRep
 def _bind_named(named, folder, doc, products, catalog, svc, rep) -> None:
     sku, view = named
     if sku not in products:
-        products[sku] = Product(sku, origin="file_name")
-        catalog.add_products([products[sku]])
+        catalog.add_products([Product(sku, origin="file_name")], replace=False)
         rep.created.append(sku)
     _assign_photo(folder, doc, sku, view, catalog, svc, rep)
 
@@ -248,9 +306,13 @@ class _Run:
         self.unreadable = False
         self.count = 0
         self.active = False
+        self.key: tuple | None = None            # the card's capture key
+        self.members: set = set()                # the photos of this run so far
 
-    def start(self, sku: str | None, photo: str, unreadable: bool = False) -> None:
+    def start(self, sku: str | None, photo: str, unreadable: bool = False, key: tuple | None = None) -> None:
         self.sku, self.card_photo, self.unreadable, self.count, self.active = sku, photo, unreadable, 0, True
+        self.key = key
+        self.members: set = set()
 
     def close(self, rep: BindReport) -> None:
         if self.active and self.count == 0:
@@ -260,8 +322,9 @@ class _Run:
         self.active = False
 
     def add(self, folder, doc, products, catalog, svc, rep) -> None:
-        if not self.active:
-            return            # before the first card: left unassigned
+        if not self.active or folder in self.members:
+            return            # before the first card: left unassigned; a photo processed again: counted once
+        self.members.add(folder)
         self.count += 1
         if self.unreadable:
             if not doc.needs_review or not any("unreadable barcode card" in w for w in doc.warnings):

@@ -60,10 +60,19 @@ def _import(cat: Catalog, root: Path, args) -> int:
         raise CatalogError("import takes one shot-list file")
     sl = shotlist.read(args.args[0])
     cat.add_products(sl.products)
+    _fill(cat, [p.sku for p in sl.products])
     for n in sl.notes:
         print(f"note: {n}", file=sys.stderr)
     print(f"{len(sl.products)} products imported from {sl.path.name}")
     return 0
+
+
+def _fill(cat: Catalog, skus) -> None:
+    """Products without a category take their photos' (and the operator is told)."""
+    from .service import fill_categories, filled_line
+    line = filled_line(fill_categories(cat, skus=skus))
+    if line:
+        print(f"note: {line}", file=sys.stderr)
 
 
 def _bind(cat: Catalog, root: Path, args) -> int:
@@ -71,6 +80,7 @@ def _bind(cat: Catalog, root: Path, args) -> int:
     rep = bind(cat, _folders(root), cards=not args.no_cards, names=args.names or None)
     for line in rep.lines():
         print(line, file=sys.stderr)
+    _fill(cat, None)
     print(f"{len(rep.assigned)} photos bound, {len(rep.cards)} cards, {len(rep.review)} for review, "
           f"{rep.kept} already assigned")
     return 1 if rep.review else 0
@@ -83,6 +93,7 @@ def _assign(cat: Catalog, root: Path, args) -> int:
     folder, zone, sku = args.args
     f = Path(folder) if Path(folder).is_dir() else root / folder
     res = CatalogService(cat).assign(f, zone, sku, args.view, args.main, create=args.create)
+    _fill(cat, [sku])
     if res.created:
         print(f"note: new product {sku}", file=sys.stderr)
     print(f"{f.name} {zone} -> {sku}" + (f" ({args.view})" if args.view else "") + (" main" if args.main else ""))

@@ -110,3 +110,17 @@ class ProductStatus:
         if not self.images:
             return "no images"
         return "complete" if not self.missing else "incomplete"
+
+    def completeness(self) -> str:
+        """The panel's line: ``"3/5 · missing back, detail"``, ``"5/5 · complete"``, ``"0/3 · no images"``
+        (``"2 images"`` when the product expects no particular views); ``· no main`` when nothing
+        is marked as the main image."""
+        if not self.expected:
+            text = f"{self.images} image{'s' if self.images != 1 else ''}" if self.images else "no images"
+        else:
+            have = len(self.expected) - len(self.missing)
+            tail = ("no images" if not self.images else
+                    "complete" if not self.missing else "missing " + ", ".join(self.missing))
+            text = f"{have}/{len(self.expected)} · {tail}"
+        return text + (" · no main" if self.images and not self.has_main else "")
+

@@ -105,6 +105,50 @@ class CatalogService:
         return out
 
 
+def category_name(doc: ResultDocument, it) -> str | None:
+    """The category an item is framed and listed by: the photo's for a product, else the item's."""
+    cat = doc.category if it.zone == "product" else None
+    return cat["name"] if cat else it.category
+
+
+def item_category(doc: ResultDocument, zone: str) -> str | None:
+    """:func:`category_name` of item ``zone`` as a product's category (``other`` is none)."""
+    it = doc.item(zone)
+    name = category_name(doc, it) if it is not None else None
+    return name if name and name != "other" else None
+
+
+def fill_categories(catalog: Catalog, load: LoadFn = _load, skus: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """Products without a category (a shot list with no category column or an empty cell, a card
+    or an on-the-fly product) take the category of their classified photos: the most frequent
+    one among their items. Never overwrites a category the studio gave. Returns (sku, category)
+    for each product filled in."""
+    from collections import Counter
+    filled = []
+    for sku in catalog.uncategorised(skus):
+        votes: Counter = Counter()
+        for a in catalog.assignments(sku=sku):
+            try:
+                name = item_category(load(catalog.folder(a.folder)), a.zone)
+            except (DocumentError, OSError):
+                continue
+            if name:
+                votes[name] += 1
+        if votes:
+            best = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            if catalog.fill_category(sku, best):
+                filled.append((sku, best))
+    return filled
+
+
+def filled_line(filled: list[tuple[str, str]]) -> str:
+    """The operator's line for :func:`fill_categories` ('' when nothing was filled in)."""
+    if not filled:
+        return ""
+    shown = ", ".join(f"{s} {c}" for s, c in filled[:5]) + (f" and {len(filled) - 5} more" if len(filled) > 5 else "")
+    return f"category from the photos for {len(filled)} product(s): {shown}"
+
+
 def rebuild(catalog: Catalog, folders: Iterable[str | os.PathLike], products: Iterable[Product] = ()) -> list[str]:
     """Recreate the database from result documents and shot-list products. Returns warnings
     (unreadable documents, SKUs found only in documents)."""

@@ -148,6 +148,24 @@ class Catalog:
         with self._lock:
             return [_product(r) for r in self._db.execute(f"SELECT {_PRODUCT_COLS} FROM products ORDER BY sku")]
 
+    def fill_category(self, sku: str, category: str) -> bool:
+        """Give ``sku`` a category only when it has none (a category the studio gave is never
+        overwritten). True when it was filled in."""
+        with self._lock, self._db:
+            cur = self._db.execute("UPDATE products SET category=? WHERE sku=? AND category=''", (category, sku))
+        return cur.rowcount > 0
+
+    def uncategorised(self, skus: Iterable[str] | None = None) -> list[str]:
+        """SKUs (among ``skus``, else all) without a category that have assigned images."""
+        q = "SELECT sku FROM products WHERE category='' AND images > 0"
+        args: list = []
+        if skus is not None:
+            skus = list(skus)[:500]
+            q += f" AND sku IN ({','.join('?' * len(skus))})" if skus else " AND 0"
+            args = skus
+        with self._lock:
+            return [r[0] for r in self._db.execute(q + " ORDER BY sku", args)]
+
     def delete_product(self, sku: str) -> list[Assignment]:
         """Remove a product; its items become unassigned (returned, so the caller updates documents)."""
         with self._lock, self._db:
@@ -202,11 +220,17 @@ class Catalog:
 
     # ---- the product panel -------------------------------------------------------------------
     def panel(self, *, sku_contains: str = "", status: str | None = None, limit: int | None = None,
-              offset: int = 0) -> list[ProductStatus]:
+              offset: int = 0, skus: Iterable[str] | None = None) -> list[ProductStatus]:
         """Products with their completeness (expected views present / missing), by SKU. ``status``:
         complete | incomplete | no images; ``limit``/``offset``: one page (a list view fetches the
-        rows it shows). One indexed table scan: the completeness is kept by triggers."""
+        rows it shows); ``skus``: only these products (a panel refreshing the rows an event named).
+        One indexed table scan: the completeness is kept by triggers."""
         where, args = self._panel_filter(sku_contains, status)
+        if skus is not None:
+            skus = list(skus)[:500]
+            cond = f"sku IN ({','.join('?' * len(skus))})" if skus else "0"
+            where = f"{where} AND {cond}" if where else f" WHERE {cond}"
+            args += skus
         q = f"SELECT sku, name, colour, category, views, origin, present, images, has_main FROM products{where} ORDER BY sku"
         if limit is not None:
             q += " LIMIT ? OFFSET ?"
@@ -215,6 +239,12 @@ class Catalog:
             rows = self._db.execute(q, args).fetchall()
         return [ProductStatus(r[0], r[1], r[2], r[3], _views(r[4]), _views(r[6]), r[7], bool(r[8]), r[5])
                 for r in rows]
+
+    def panel_size(self, *, sku_contains: str = "", status: str | None = None) -> int:
+        """How many products the panel's filter lets through (the list's length before paging)."""
+        where, args = self._panel_filter(sku_contains, status)
+        with self._lock:
+            return self._db.execute(f"SELECT count(*) FROM products{where}", args).fetchone()[0]
 
     def panel_counts(self, *, sku_contains: str = "") -> dict[str, int]:
         """{"complete": n, "incomplete": n, "no images": n} (the panel's filter badges)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio_app.core.result import DocumentError, ResultDocument
+from studio_app.core.catalog.service import category_name
 from studio_app.core.result_folder import ResultFolder
 from . import naming, products
 from .presets import FORMATS, Preset
@@ -169,9 +170,3 @@ def _outputs(doc, it, key, cand, row, sw_cand, mask_sha, preset: Preset, namer: 
         sw = Output("swatch", namer.assign(key + "/swatch", sw_cand), key + "/swatch",
                     _sha(json.dumps(fp, sort_keys=True).encode()))
     return Planned(it, img, sw, row)
-
-
-def category_name(doc: ResultDocument, it) -> str | None:
-    """The category an item is framed and listed by: the photo's for a product, else the item's."""
-    cat = doc.category if it.zone == "product" else None
-    return cat["name"] if cat else it.category

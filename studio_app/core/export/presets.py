@@ -79,6 +79,7 @@ class Preset:
     image_codes: dict | None = None  # per-product image codes: {"main", "other" ("PT{n:02d}"), "max_other"}
     shop_file: str | None = None    # shopify | google_merchant: the shop import file written beside the images
     on_model: str = "keep"          # person zones: "keep" the photo's backdrop, or put the person on "white"
+    shadow: str = "off"             # packshots: "off", "natural" (the sweep's own), "soft" (synthetic): shadow.py
     source: str = ""                # the file it came from ("" for presets built in code)
     description: str = ""
     digest: str = field(default="", compare=False)   # content hash: a changed preset re-renders
@@ -215,7 +216,7 @@ def _resolve_extends(raw: dict, path: Path, seen: tuple) -> dict:
 _FIELDS = {"name", "title", "description", "canvas", "min_long_side", "max_long_side", "min_size",
            "max_megapixels", "upscale", "fit", "background", "fill", "min_fill", "format", "quality",
            "max_file_mb", "exif", "swatch", "template", "views", "zones", "checks", "extends",
-           "image_codes", "shop_file", "on_model", "category_framing"}
+           "image_codes", "shop_file", "on_model", "category_framing", "shadow"}
 SHOP_FILES = ("shopify", "google_merchant")
 
 
@@ -354,6 +355,7 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
 
     image_codes = _image_codes(v, d.get("image_codes"))
     on_model = v.choice(d, "on_model", "on_model", ("keep", "white"), default="keep")
+    shadow = v.choice(d, "shadow", "shadow", ("off", "natural", "soft"), default="off")
     shop_file = d.get("shop_file")
     if shop_file is not None and shop_file not in SHOP_FILES:
         raise v.err("shop_file", f"must be one of {', '.join(SHOP_FILES)} or null", shop_file)
@@ -366,7 +368,8 @@ def from_dict(d: dict, *, source: str | os.PathLike = "", default_name: str = ""
                   background=(bg[0], bg[1], bg[2]), fill=fill, min_fill=min_fill, format=fmt,
                   quality=quality, max_file_bytes=int(max_mb * 1024 * 1024), exif=exif, swatch=swatch,
                   template=template, views=views, zones=tuple(zones_raw), checks=checks,
-                  image_codes=image_codes, shop_file=shop_file, on_model=on_model, source=str(source), digest=digest,
+                  image_codes=image_codes, shop_file=shop_file, on_model=on_model, shadow=shadow,
+                  source=str(source), digest=digest,
                   category_framing=framing.parse(d.get("category_framing"), fill, v.err))
 
 

@@ -96,7 +96,8 @@ def arrange(entries: list[tuple[str, ResultDocument, list]], view: Catalog, pres
         for it in items:
             a = rows.get((key, it.zone))
             if a is None or not a.sku:
-                loose.append(it.zone)
+                if not (arr.active and _loose_face_held(key, it, arr, preset)):
+                    loose.append(it.zone)
                 continue
             if a.sku not in arr.products:
                 arr.warnings.append(f"{Path(key).name}: {it.zone} is assigned to SKU {a.sku}, which is not in the "
@@ -139,6 +140,23 @@ def _face_only(members: list, arr: Arrangement, preset: Preset, product: Product
             arr.warnings.append(why)
             kept.append(m)
     return kept
+
+
+def _loose_face_held(key: str, it, arr: Arrangement, preset: Preset) -> bool:
+    """In a catalog export, a head crop without a SKU is a face, not a product view, unless the item
+    itself is headwear / eyewear (its garment category): held back (``face_only: block``) or warned
+    about. (A plain per-photo export, with no products at all, keeps its head crops.)"""
+    sev = preset.severity("face_only")
+    if it.zone != "head" or sev == "off" or shows_the_head(it.category or ""):
+        return False
+    why = (f"{Path(key).name}: the head crop is a face, not a product view (no SKU, item category "
+           f"{it.category or 'unknown'}; only headwear/eyewear use it)")
+    if sev == "block":
+        arr.held.add((key, "head"))
+        arr.left_out.append((key, why))
+        return True
+    arr.warnings.append(why)
+    return False
 
 
 def _place(sku: str, members: list, arr: Arrangement, preset: Preset) -> None:

@@ -265,6 +265,9 @@ def render_full(rgb: np.ndarray, mask: np.ndarray | None, zone: str, box, preset
         img = render_product(clean, soft, preset, category)
         subject = render_product(np.repeat(soft[..., None], 3, axis=2), soft, preset, category,
                                  background=(0, 0, 0))[..., 0]
+        if preset.shadow != "off":
+            from . import shadow
+            img, subject = shadow.apply(img, subject, preset.shadow, clean, soft)
         bw, bh = region[2] - region[0], region[3] - region[1]
         return Rendered(img, subject, preset.fill * min(img.shape[1] / bw, img.shape[0] / bh), True)
     if preset.on_model == "white" and mask is not None:
