@@ -115,9 +115,14 @@ def test_operator_category_is_saved_undoable_and_exported(processed_apparel, stu
     assert on_disk.category["name"] == "kitchen_home" and on_disk.item("product").category == "kitchen_home"
     studio.approve(photo)
     assert shopify() == {("Home & Kitchen", "Home & Garden")}      # the re-export follows the operator
+    assert studio.catalog.product("SNK-1").category == "kitchen_home"   # filled from the photo: follows
     studio.undo(photo)                                            # the approval
     studio.undo(photo)                                            # the category
     assert load(folder).category["name"] == "footwear" and "by_hand" not in load(folder).category
+    assert studio.catalog.product("SNK-1").category == "footwear"
+    studio.add_product(Product("SNK-1", "White plimsolls", category="Sneakers", views=("front",)))
+    studio.apply(photo, SetCategory("bag"))                       # a category the studio gave is kept
+    assert studio.catalog.product("SNK-1").category == "Sneakers"
     with pytest.raises(EditError, match="unknown category"):
         studio.apply(photo, SetCategory("spaceships"))
 
