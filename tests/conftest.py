@@ -71,3 +71,38 @@ def cpu_processor():
     proc = Processor(device="cpu")
     proc.pipeline.warm_up()
     return proc
+
+
+APPAREL_PERSON = "persons/ccp/photos/0002.jpg"        # a CCP look: top, bottom, shoes, hair
+APPAREL_PRODUCT = "cutouts/shop_saleor/images/saleor__saleor-white-plimsolls-1.jpg"   # a sneaker
+
+
+@pytest.fixture(scope="session")
+def processed_apparel(tmp_path_factory, dev_data):
+    """Results of one real person photo (with its garment map) and one real product photo
+    (with its category), processed once per session by the real pipeline on the CPU:
+    ``{"person": folder, "product": folder}``. Tests that edit must copy them
+    (:func:`copy_result`)."""
+    require_weights("pose_detection.tflite", "pose_landmark_full.tflite", "u2netp.onnx",
+                    "garments_u2netp.pt", "oidv4_ssd_mobilenetv2.tflite", "category_head.pt")
+    import torch
+    torch.set_num_threads(1)
+    from studio_app.core.processing import Processor
+    out = tmp_path_factory.mktemp("apparel")
+    proc = Processor(device="cpu")
+    folders = {}
+    for key, rel in (("person", APPAREL_PERSON), ("product", APPAREL_PRODUCT)):
+        o = proc.process(dev_file(rel), out)
+        assert o.ok, o.error
+        folders[key] = Path(o.folder)
+    proc.close()
+    return folders
+
+
+def copy_result(folder: Path, out_root: Path) -> Path:
+    """A private copy of a result folder under ``out_root`` (where a Studio on ``out_root``
+    finds it for its photo)."""
+    import shutil
+    dst = out_root / folder.name
+    shutil.copytree(folder, dst)
+    return dst

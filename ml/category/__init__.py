@@ -20,6 +20,9 @@ CLASSES: tuple[str, ...] = (
     "cosmetics", "kitchen_home", "electronics", "sports_gear", "books_media", "toys",
 )
 OTHER = "other"
+# The review reason of an uncertain category starts with this (ml.category.inference writes it;
+# an operator's choice of category removes it: studio_app.core.edits_apparel).
+UNCERTAIN_REASON = "the product category is uncertain"
 
 # Person photos: the garment zone (ml.types.ZONES / the apparel parser's classes) -> category.
 ZONE_CATEGORY: dict[str, str] = {

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from ml.category import OTHER
+from ml.category import OTHER, UNCERTAIN_REASON
 from ml.category.backbone import MODEL_ID, Backbone
 from ml.category.model import HEAD_ID, load_head
 from ml.category.views import compose
@@ -77,7 +77,7 @@ class CategoryClassifier:
         best = self.classes[k]
         if conf >= self.threshold:
             return CategoryResult(best, conf, best, warnings)
-        reason = (f"the product category is uncertain (best guess {best}, {conf:.2f}); "
+        reason = (f"{UNCERTAIN_REASON} (best guess {best}, {conf:.2f}); "
                   "it was set to 'other': choose it by hand")
         return CategoryResult(OTHER, conf, best, warnings, [reason])
 

@@ -89,31 +89,45 @@ def garment_zones(labels: np.ndarray, keypoints: Keypoints | None = None,
                   prior: dict[str, tuple[float, float, float, float]] | None = None
                   ) -> tuple[list[CropItem], list[str]]:
     """Zone items (document order) framed on ``labels`` (uint8 HxW, source size) + warnings."""
-    small, sx, sy = _small(labels)
-    person = max(1, int(np.count_nonzero(small)))
-    sh = _shoulder_y(keypoints, small, sy)
-    sh_row = None if sh is None else sh / sy
     items, warnings = [], []
     for zone in ZONE_CLASSES:
-        m = zone_mask(small, zone, sh_row)
-        core = np.isin(small, [CLASS_INDEX[c] for c in ZONE_CLASSES[zone]])
-        if np.count_nonzero(core) < MIN_SHARE[zone] * person:
+        fit = fit_zone(labels, zone, keypoints, (prior or {}).get(zone), MIN_SHARE[zone])
+        if fit is None:
             continue
-        m = _parts(m, 2 if zone == "shoes" else 3)
-        box = _prior_filter(m, (prior or {}).get(zone), sx, sy)
-        if box is None:
-            continue
-        x0, y0, x1, y1 = box
-        if x0 <= 0 or y0 <= 0 or x1 >= small.shape[1] or y1 >= small.shape[0]:
-            if zone != "head" or y0 <= 0:
-                warnings.append(f"the {zone} is cut by the frame")
-        bx0, by0, bx1, by1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
-        mg = MARGIN * max(bx1 - bx0, by1 - by0)
-        H, W = labels.shape
-        box = (max(0.0, math.floor(bx0 - mg)), max(0.0, math.floor(by0 - mg)),
-               min(float(W), math.ceil(bx1 + mg)), min(float(H), math.ceil(by1 + mg)))
+        box, cut = fit
+        if cut:
+            warnings.append(f"the {zone} is cut by the frame")
         items.append(CropItem(zone=zone, box=box))
     return items, warnings
+
+
+def fit_zone(labels: np.ndarray, zone: str, keypoints: Keypoints | None = None, prior=None,
+             min_share: float = 0.0) -> tuple[tuple[float, float, float, float], bool] | None:
+    """One zone's garment-true box on ``labels`` (source pixels, with :data:`MARGIN`) and whether
+    the garment is cut by the frame; None when the zone's garment covers less than ``min_share``
+    of the person's pixels (or none at all). ``prior``: a box near the garment (the keypoint box,
+    or the operator's box) - parts far outside it are dropped. The one rule behind the
+    pipeline's zones and the operator's "fit box to garment"."""
+    if zone not in ZONE_CLASSES:
+        return None
+    small, sx, sy = _small(labels)
+    core = np.isin(small, [CLASS_INDEX[c] for c in ZONE_CLASSES[zone]])
+    n_core = np.count_nonzero(core)
+    if n_core == 0 or n_core < min_share * max(1, int(np.count_nonzero(small))):
+        return None
+    sh = _shoulder_y(keypoints, small, sy)
+    m = zone_mask(small, zone, None if sh is None else sh / sy)
+    m = _parts(m, 2 if zone == "shoes" else 3)
+    box = _prior_filter(m, prior, sx, sy)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    cut = (x0 <= 0 or y0 <= 0 or x1 >= small.shape[1] or y1 >= small.shape[0]) and (zone != "head" or y0 <= 0)
+    bx0, by0, bx1, by1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
+    mg = MARGIN * max(bx1 - bx0, by1 - by0)
+    H, W = labels.shape
+    return (max(0.0, math.floor(bx0 - mg)), max(0.0, math.floor(by0 - mg)),
+            min(float(W), math.ceil(bx1 + mg)), min(float(H), math.ceil(by1 + mg))), bool(cut)
 
 
 def _prior_filter(m: np.ndarray, prior, sx: float, sy: float):

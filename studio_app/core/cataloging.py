@@ -9,13 +9,14 @@ of a photo that is open) and is announced with ``catalog_changed`` plus ``docume
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, CatalogError, CatalogService, Product, ProductStatus, shotlist
-from .catalog.service import fill_categories, filled_line
-from .events import CatalogChanged, DocumentChanged
+from .catalog.service import fill_categories, filled_line, item_category
+from .events import CatalogChanged, DocumentChanged, Error
 from .result import DocumentError, ResultDocument
 from .result_folder import ResultFolder
 
@@ -104,6 +105,25 @@ class CatalogMixin:
         docs = self._catalog_service().delete_product(sku)
         self._announce(docs, (sku,), "delete")
         return len(docs)
+
+    def _category_edited(self, before: ResultDocument, after: ResultDocument) -> None:
+        """An operator's category choice (``SetCategory``, its undo/redo) reaches the catalog: the
+        product of an assigned item whose catalog category came from this photo (it was the item's
+        old category, or empty) takes the new one, so the next export's shop files follow it. A
+        category the studio gave (its shot list's word) is kept: it wins in the shop files."""
+        changed = []
+        for it in after.items:
+            if not it.sku:
+                continue
+            old, new = item_category(before, it.zone), item_category(after, it.zone)
+            try:
+                if new and old != new and self.catalog.follow_category(it.sku, new, old or ""):
+                    changed.append(it.sku)
+            except (CatalogError, OSError, sqlite3.Error) as exc:     # the edit itself is saved
+                self.events.error(Error(f"the catalog did not take the new category of {it.sku}: {exc}"))
+        if changed:
+            self.events.catalog_changed(CatalogChanged(tuple(changed), "products",
+                                                       f"category of {', '.join(changed)} set by hand"))
 
     def import_shot_list(self, path: str | os.PathLike) -> shotlist.ShotList:
         """Read the whole file first (ShotListError names every bad row; nothing imported), then add

@@ -44,7 +44,7 @@ class EditingMixin:
         has no result, is being processed, or the edit is not possible; nothing changed then."""
         with self._edit_lock:
             e, ed = self._editor_for(photo)
-            before = ed.snapshot(edit.touches_mask)
+            before, doc_before = ed.snapshot(edit.touches_mask), ed.doc
             try:
                 edit.apply(ed)
             except (DocumentError, OSError, ValueError, ImportError) as exc:
@@ -54,6 +54,7 @@ class EditingMixin:
                 raise EditError(f"{edit.text}: {exc}") from exc
             self.history.push(e.photo, Step(edit.text, before, ed.snapshot(edit.touches_mask)))
             self._edited(e, ed, "review" if edit.review else "edit", edit.touches_mask)
+            self._category_edited(doc_before, ed.doc)
             return ed.doc
 
     @staticmethod
@@ -89,9 +90,10 @@ class EditingMixin:
             step = self.history.undo(e.photo) if undo else self.history.redo(e.photo)
             if step is None:
                 return None
-            snap = step.before if undo else step.after
+            snap, doc_before = (step.before if undo else step.after), ed.doc
             ed.restore(snap)
             self._edited(e, ed, "undo" if undo else "redo", "mask" in snap)
+            self._category_edited(doc_before, ed.doc)
             return ed.doc
 
     def _editor_for(self, photo) -> tuple[Entry, Editor]:

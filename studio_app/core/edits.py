@@ -5,6 +5,7 @@ Two layers:
 * pure functions ``doc -> new doc`` (the input is never modified): :func:`move_keypoint`,
   :func:`set_box`, :func:`add_zone`, :func:`delete_zone`, :func:`set_locked`,
   :func:`set_swatch`, :func:`set_review`, and :func:`paint_mask` (mask array -> new array);
+  fit-to-garment and the category in :mod:`studio_app.core.edits_apparel`;
 * :class:`Editor`, bound to one result folder, which applies an edit, re-renders the item
   previews it affects and saves the document atomically at once (a crash loses nothing).
   ``snapshot()``/``restore()`` give exact undo/redo (the GUI's QUndoStack wraps them); masks
@@ -12,7 +13,9 @@ Two layers:
   strokes on 24-MP photos costs kilobytes per stroke, not 2 x 24 MB.
 
 Moving a keypoint re-frames every zone that depends on it (``ml.stages.crops.recompute_box``)
-unless the item is ``locked``; setting a box by hand locks it.
+unless the item is ``locked``; setting a box by hand locks it. A person photo's swatch is measured
+on its garment's pixels when the document has a garment map (as the pipeline does), else on the
+person mask minus skin inside the box.
 """
 from __future__ import annotations
 
@@ -24,13 +27,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.types import KEYPOINT_NAMES, PERSON_ZONES, ZONES, Keypoints  # noqa: F401  (PERSON_ZONES re-exported)
+from ml.types import PERSON_ZONES, ZONES  # noqa: F401  (PERSON_ZONES re-exported)
+from .edit_base import EditError, clone, keypoints_of  # noqa: F401  (re-exported)
+from .edit_base import clip_box as _clip_box
+from .edits_apparel import fit_box, garment_box, set_category
 from .result import DocumentError, Item, ResultDocument, Swatch
 from .result_folder import MODEL_MASK_NAME, ResultFolder, is_binary_mask, item_file, swatch_file
-
-
-class EditError(ValueError):
-    """An edit that cannot be applied; the message is for the operator."""
 
 
 class PackedMask:
@@ -58,33 +60,6 @@ class PackedMask:
         return raw.reshape(self.shape).copy()
 
 
-def clone(doc: ResultDocument) -> ResultDocument:
-    return ResultDocument.from_dict(copy.deepcopy(doc.to_dict()))
-
-
-def keypoints_of(doc: ResultDocument) -> Keypoints:
-    kp = Keypoints.empty()
-    for i, name in enumerate(KEYPOINT_NAMES):
-        k = doc.keypoint(name)
-        if k is not None:
-            kp.xy[i] = (k.x, k.y)
-            kp.score[i] = k.score
-    return kp
-
-
-def _clip_box(box, w: int, h: int) -> list[float]:
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if x1 < x0:
-        x0, x1 = x1, x0
-    if y1 < y0:
-        y0, y1 = y1, y0
-    x0, x1 = max(0.0, min(x0, w - 1.0)), max(1.0, min(x1, float(w)))
-    y0, y1 = max(0.0, min(y0, h - 1.0)), max(1.0, min(y1, float(h)))
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        raise EditError("the box is too small (at least 2 x 2 pixels inside the photo)")
-    return [round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2)]
-
-
 def recompute(zone: str, doc: ResultDocument, mask: np.ndarray | None) -> list[float] | None:
     """The zone's box framed from the document's keypoints (None when it cannot be framed)."""
     from ml.stages.crops import recompute_box
@@ -100,8 +75,11 @@ def recompute(zone: str, doc: ResultDocument, mask: np.ndarray | None) -> list[f
 
 # ---- pure edits: doc -> new doc -----------------------------------------------------------------
 def move_keypoint(doc: ResultDocument, name: str, x: float, y: float,
-                  mask: np.ndarray | None = None) -> tuple[ResultDocument, set[str]]:
-    """Move one keypoint (marked as sure: score 1). Returns (new doc, zones whose box changed)."""
+                  mask: np.ndarray | None = None, garments: np.ndarray | None = None
+                  ) -> tuple[ResultDocument, set[str]]:
+    """Move one keypoint (marked as sure: score 1). Returns (new doc, zones whose box changed).
+    With a garment map, a garment zone stays framed on its garment (the keypoint box is its
+    prior, as in the pipeline) instead of falling back to the keypoint rule."""
     if doc.kind != "person":
         raise EditError("only person photos have keypoints")
     new = clone(doc)
@@ -117,6 +95,7 @@ def move_keypoint(doc: ResultDocument, name: str, x: float, y: float,
         if it.locked or it.zone not in PERSON_ZONES:
             continue
         box = recompute(it.zone, new, mask)
+        box = garment_box(new, it.zone, garments, box) or box
         if box is not None and box != it.box:
             it.box = box
             changed.add(it.zone)
@@ -142,7 +121,8 @@ def set_locked(doc: ResultDocument, zone: str, locked: bool) -> ResultDocument:
     return new
 
 
-def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None = None) -> ResultDocument:
+def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None = None,
+             garments: np.ndarray | None = None) -> ResultDocument:
     if zone not in ZONES:
         raise EditError(f"unknown zone {zone!r}")
     if doc.item(zone) is not None:
@@ -151,8 +131,9 @@ def add_zone(doc: ResultDocument, zone: str, box=None, mask: np.ndarray | None =
         raise EditError(f"a {doc.kind} photo cannot have a {zone} zone")
     new = clone(doc)
     w, h = doc.source.width, doc.source.height
-    if box is None and doc.kind == "person":
-        box = recompute(zone, new, mask)
+    if box is None and doc.kind == "person":      # the garment's own box, else the keypoints'
+        prior = recompute(zone, new, mask)
+        box = garment_box(new, zone, garments, prior) or prior
     if box is None:  # a centred half-size box the operator then drags into place
         box = [w * 0.25, h * 0.25, w * 0.75, h * 0.75]
     new.items.append(Item(zone=zone, box=_clip_box(box, w, h), file=item_file(zone), swatch=None,
@@ -230,6 +211,7 @@ class Editor:
         self.doc = doc if doc is not None else self.rf.load()
         self._rgb: np.ndarray | None = None
         self._mask: np.ndarray | None = None
+        self._garments: np.ndarray | None | bool = False      # False: not read yet
 
     # ---- lazily loaded pixels ---------------------------------------------------------------
     @property
@@ -246,6 +228,16 @@ class Editor:
             except DocumentError as exc:
                 raise EditError(str(exc)) from exc
         return self._mask
+
+    @property
+    def garments(self) -> np.ndarray | None:
+        """A person's garment map (read once; it never changes by an edit); None without one."""
+        if self._garments is False:
+            try:
+                self._garments = self.rf.read_garments(self.doc)
+            except DocumentError as exc:
+                raise EditError(str(exc)) from exc
+        return self._garments
 
     @property
     def cached_mask(self) -> np.ndarray | None:
@@ -293,7 +285,7 @@ class Editor:
 
     # ---- edits -------------------------------------------------------------------------------
     def move_keypoint(self, name: str, x: float, y: float) -> set[str]:
-        new, _ = move_keypoint(self.doc, name, x, y, self.mask)
+        new, _ = move_keypoint(self.doc, name, x, y, self.mask, self.garments)
         return self._commit(new)
 
     def set_box(self, zone: str, box, lock: bool = True) -> None:
@@ -303,7 +295,7 @@ class Editor:
         self._commit(set_locked(self.doc, zone, locked))
 
     def add_zone(self, zone: str, box=None) -> None:
-        new = add_zone(self.doc, zone, box, self.mask)
+        new = add_zone(self.doc, zone, box, self.mask, self.garments if self.doc.kind == "person" else None)
         if zone != "full":
             new = self._with_kmeans(new, zone)
         self._commit(new)
@@ -329,7 +321,12 @@ class Editor:
         it = doc.item(zone)
         if it is None:
             raise EditError(f"there is no {zone} item")
-        if doc.kind == "person":
+        region = None
+        if doc.kind == "person" and self.garments is not None:     # that garment's pixels only,
+            from ml.stages.garment_zones import swatch_region      # as the pipeline measures it
+            region = swatch_region(self.garments, zone, it.box)
+            region = region if region.any() else None
+        if doc.kind == "person" and region is None:
             region = swatch_stage.garment_region(self.rgb, self.mask, it.box, keypoints_of(doc), zone=zone)
         else:
             region = self.mask > 127
@@ -344,6 +341,18 @@ class Editor:
     def rerun_kmeans(self, zone: str) -> Swatch:
         self._commit(self._with_kmeans(self.doc, zone))
         return self.doc.item(zone).swatch
+
+    def fit_to_garment(self, zone: str) -> None:
+        """The zone's box on its garment's own pixels (locked), its colour measured again there."""
+        new = set_box(self.doc, zone, fit_box(self.doc, zone, self.garments), lock=True)
+        try:
+            new = self._with_kmeans(new, zone)
+        except EditError:
+            pass                                  # no colour there: the swatch stays as it was
+        self._commit(new)
+
+    def set_category(self, name: str, zone: str | None = None) -> None:
+        self._commit(set_category(self.doc, name, zone))
 
     def paint_mask(self, points, radius: float, add: bool) -> None:
         new_mask = paint_mask(self.mask, points, radius, add)

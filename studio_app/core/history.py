@@ -140,6 +140,35 @@ class RerunKmeans(Edit):
 
 
 @dataclass(frozen=True)
+class FitToGarment(Edit):
+    """The zone's box set to its garment's own pixels in the garment map (with the pipeline's
+    margin) and locked; its colour measured again on that garment."""
+    zone: str
+
+    @property
+    def text(self) -> str:
+        return f"Fit the {self.zone} box to the garment"
+
+    def apply(self, ed):
+        return ed.fit_to_garment(self.zone)
+
+
+@dataclass(frozen=True)
+class SetCategory(Edit):
+    """The category: of a product photo (``zone`` None or ``product``), or of a person's item."""
+    name: str
+    zone: str | None = None
+
+    @property
+    def text(self) -> str:
+        what = "the category" if self.zone in (None, "product") else f"the {self.zone} category"
+        return f"Set {what} to {self.name.replace('_', ' ')}"
+
+    def apply(self, ed):
+        return ed.set_category(self.name, self.zone)
+
+
+@dataclass(frozen=True)
 class PaintMask(Edit):
     """A brush stroke through ``points`` ((x, y) pairs) of ``radius`` px; ``add`` False erases."""
     points: tuple

@@ -21,7 +21,8 @@ Schema version 2 (keys marked * are the external contract and always present)::
      "engines": {stage: model id},
      "kind_override": bool,
      "card": {"code": str, "format": str} | null,   # a barcode/QR card photo (schema 2): "items": []
-     "category": {"name": str, "confidence": float} | null,   # schema 2, product photos
+     "category": {"name": str, "confidence": float,           # schema 2, product photos
+                  "by_hand": true (only when the operator chose it)} | null,
      "garments": {"file": "garments.png", "classes": [11 names]}}   # schema 2, person photos
 
 The catalog fields (item ``sku``/``view``/``main``, ``card``) mirror ``<out>/catalog.sqlite``
@@ -128,7 +129,10 @@ def category_from_dict(v: Any) -> dict | None:
     conf = float(v.get("confidence", 1.0))
     if not 0.0 <= conf <= 1.0:
         raise DocumentError(f"the category confidence must be within 0..1, got {conf!r}")
-    return {"name": _category_name(v.get("name")), "confidence": conf}
+    out = {"name": _category_name(v.get("name")), "confidence": conf}
+    if v.get("by_hand"):
+        out["by_hand"] = True          # the operator chose it (edits.SetCategory)
+    return out
 
 
 @dataclass

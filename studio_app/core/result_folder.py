@@ -273,6 +273,31 @@ class ResultFolder:
             raise DocumentError(f"the mask {p.name} cannot be read")
         return m
 
+    def read_garments(self, doc: ResultDocument) -> np.ndarray | None:
+        """A person's garment map (uint8, source size) with pixel values in the order of
+        ``ml.garments.CLASSES`` (a document listing its classes in another order is remapped by
+        name; unknown names read as background). None when the document names none or the file
+        is not there; DocumentError when it cannot be decoded or has the wrong size."""
+        if not doc.garments:
+            return None
+        p = self.file(doc.garments["file"], "garments.file")
+        if not p.is_file():
+            return None
+        m = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        if m is None:
+            raise DocumentError(f"the garment map {p.name} cannot be read")
+        if m.shape != (doc.source.height, doc.source.width):
+            raise DocumentError(f"the garment map {p.name} is {m.shape[1]} x {m.shape[0]}, not the photo's "
+                                f"{doc.source.width} x {doc.source.height}; process the photo again")
+        from ml.garments.labels import CLASS_INDEX, CLASSES
+        names = doc.garments["classes"]
+        if tuple(names) != CLASSES:
+            lut = np.zeros(256, np.uint8)
+            for i, n in enumerate(names[:256]):
+                lut[i] = CLASS_INDEX.get(n, 0)
+            m = lut[m]
+        return m
+
     def mask_or_empty(self, doc: ResultDocument) -> np.ndarray:
         m = self.read_mask(doc)
         return m if m is not None else np.zeros((doc.source.height, doc.source.width), np.uint8)

@@ -66,6 +66,9 @@ def build_menus(win) -> None:
     win.a_select.setChecked(True)
     _act(win, m, "Brush smaller", lambda: win.brush_size(1 / 1.25), ["["])
     _act(win, m, "Brush larger", lambda: win.brush_size(1.25), ["]"])
+    m.addSeparator()
+    win.a_fit_garment = _act(win, m, "Fit box to garment", v.fit_to_garment, ["Shift+G"],
+                             tip="Set the selected item's box to its garment's own pixels (Shift+G)")
 
     m = mb.addMenu("&View")
     _act(win, m, "Zoom in", c.zoom_in, ["+", "=", "Ctrl++"])
@@ -75,6 +78,9 @@ def build_menus(win) -> None:
     m.addSeparator()
     win.a_mask = _act(win, m, "Show mask", c.set_mask_visible, ["M"], checkable=True)
     win.a_mask.setChecked(True)
+    win.a_garments = _act(win, m, "Show garment map", v.set_garments_visible, ["G"], checkable=True,
+                          tip="Tint each garment class over a person photo (G); classes in the inspector")
+    v.garmentsToggled.connect(win.a_garments.setChecked)
     win.a_review_only = _act(win, m, "Only photos to review", v.filmstrip.set_review_only, ["F"], checkable=True,
                              tip="Show only the photos that need review or failed (F)")
     m.addSeparator()

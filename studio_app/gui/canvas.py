@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from .decode import decode_scaled
+from .garments_view import GarmentLayer, load_display_map
 from .overlays import BoxItem, BrushCursor, MaskItem, Skeleton, mask_overlay_image
 
 DISPLAY_MAX_SIDE = 2560
@@ -23,7 +24,8 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 
 
 class _LoadSignals(QObject):
-    done = Signal(str, str, object, object)      # token, photo, QImage | None, _MaskData | None
+    done = Signal(str, str, object, object, object)   # token, photo, QImage | None, _MaskData | None,
+                                                     # garments_view.DisplayMap | None
 
 
 class _MaskData:
@@ -75,12 +77,14 @@ def _file_signature(path: str) -> tuple | None:
 
 class _LoadJob(QRunnable):
     """Off the GUI thread: decode the photo at display size (unless the caller already has it),
-    read mask.png and build its tinted overlay at display size."""
+    read mask.png and build its tinted overlay at display size, read a person's garment map and
+    shrink it to display size."""
 
     def __init__(self, token: str, photo: str, mask_path: str | None, img: QImage | None,
-                 signals: _LoadSignals):
+                 signals: _LoadSignals, doc=None, folder: str | None = None):
         super().__init__()
         self.token, self.photo, self.mask_path, self.img, self.signals = token, photo, mask_path, img, signals
+        self.doc, self.folder = doc, folder
 
     def run(self) -> None:
         img = self.img if self.img is not None else decode_display_image(self.photo)
@@ -91,7 +95,10 @@ class _LoadJob(QRunnable):
             if arr is not None:
                 scale = img.width() / max(1, arr.shape[1])
                 mask = _MaskData(arr, mask_overlay_image(arr, min(1.0, scale)), scale)
-        self.signals.done.emit(self.token, self.photo, img, mask)
+        garments = None
+        if img is not None and self.folder and self.doc is not None:
+            garments = load_display_map(self.folder, self.doc, img.width() / max(1, self.doc.source.width))
+        self.signals.done.emit(self.token, self.photo, img, mask, garments)
 
 
 class Canvas(QGraphicsView):
@@ -125,6 +132,7 @@ class Canvas(QGraphicsView):
         self.boxes: dict[str, BoxItem] = {}
         self.brush = BrushCursor()
         self.scene().addItem(self.brush)
+        self.garments = GarmentLayer(self.scene())     # the garment map (kept across edits)
         self.mode = "select"                     # select | brush_add | brush_erase | eyedropper
         self.brush_radius = 20.0                 # source pixels
         self.aspect: float | None = None         # aspect lock for box resizing
@@ -178,13 +186,14 @@ class Canvas(QGraphicsView):
             self._image_sig = sig
         if same and mask_path is None:
             self._pool.clear()
+            self.garments.clear()
             self.set_document(doc, folder)
             self.shown.emit(photo)
             return
         self._pool.start(_LoadJob(str(self._token), photo, mask_path, self._image if same else None,
-                                  self._signals))
+                                  self._signals, doc, folder))
 
-    def _loaded(self, token: str, photo: str, img, mask) -> None:
+    def _loaded(self, token: str, photo: str, img, mask, garments=None) -> None:
         if token != str(self._token):
             return                              # the operator moved on meanwhile
         doc, folder = self._pending_doc
@@ -192,6 +201,7 @@ class Canvas(QGraphicsView):
             # the same photo again (re-processed / reloaded): keep the pixmap, new overlays
             self._clear_overlays()
             self._set_mask_data(mask)
+            self.garments.set_map(garments)
             self._build_overlays(doc, mask)
             self.doc = doc
             self.shown.emit(photo)
@@ -220,6 +230,7 @@ class Canvas(QGraphicsView):
         self.scene().addItem(self.photo_item)
         self.scene().setSceneRect(QRectF(0, 0, img.width() / self.display_scale, img.height() / self.display_scale))
         self._set_mask_data(mask)
+        self.garments.set_map(garments)
         self._build_overlays(doc, mask)
         self.doc = doc
         self.fit()
@@ -291,6 +302,7 @@ class Canvas(QGraphicsView):
 
     def _clear_items(self) -> None:
         self._clear_overlays()
+        self.garments.clear()
         if self.photo_item is not None:
             self.scene().removeItem(self.photo_item)
             self.photo_item = None
@@ -334,6 +346,9 @@ class Canvas(QGraphicsView):
         self.aspect = aspect
         for b in self.boxes.values():
             b.aspect = aspect
+
+    def set_garments_visible(self, on: bool) -> None:
+        self.garments.set_visible(on)
 
     def set_mask_visible(self, on: bool) -> None:
         self.show_mask = on

@@ -17,6 +17,8 @@ SHORTCUTS = [
     ("Brush smaller / larger", "[ / ]"),
     ("Eyedropper (swatch colour)", "I"),
     ("Show / hide the mask", "M"),
+    ("Show / hide the garment map", "G"),
+    ("Fit the selected box to its garment", "Shift+G"),
     ("Undo / Redo", "Ctrl+Z / Ctrl+Shift+Z"),
     ("Open photos / folder", "Ctrl+O / Ctrl+Shift+O"),
     ("Pause / resume the hot folder", "Ctrl+P"),

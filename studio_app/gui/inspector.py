@@ -1,6 +1,8 @@
 """The right-hand panel: the photo's kind (with "treat as product/person"), the selected item
 (zone, box numbers, swatch chip with hex + colour family, eyedropper, re-run k-means, lock,
-delete), add zone, approve/reject, and the warnings list."""
+delete, fit to garment), the category (the product photo's, or the selected garment's) with its
+confidence and a combo to change it, add zone, the garment map's legend, approve/reject, and the
+warnings list."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxL
 
 from studio_app.core.session import STATUS_LABELS
 from . import theme
+from .garments_view import GarmentLegend
 
 
 def _heading(text: str) -> QLabel:
@@ -38,6 +41,8 @@ class Inspector(QWidget):
     approve = Signal()
     reject = Signal()
     resetMask = Signal()
+    fitToGarment = Signal(str)
+    categoryChosen = Signal(str, object)      # category name, zone (None: the product photo's)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -45,6 +50,7 @@ class Inspector(QWidget):
         self.setMaximumWidth(340)
         self.doc = None
         self.zone: str | None = None
+        self._category_shown: str | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 6, 12, 12)
         lay.setSpacing(6)
@@ -117,7 +123,12 @@ class Inspector(QWidget):
         grid.addWidget(self.kmeans, 0, 1)
         grid.addWidget(self.lock, 1, 0)
         grid.addWidget(self.delete, 1, 1)
+        self.fit = QPushButton("Fit to garment")
+        self.fit.setToolTip("Set the box to this garment's own pixels in the garment map (Shift+G)")
+        self.fit.clicked.connect(lambda: self.zone and self.fitToGarment.emit(self.zone))
+        grid.addWidget(self.fit, 2, 0, 1, 2)
         lay.addLayout(grid)
+        self._build_category(lay)
         add = QHBoxLayout()
         self.add_combo = QComboBox()
         self.add_btn = QPushButton("Add zone")
@@ -128,6 +139,10 @@ class Inspector(QWidget):
         self.reset_mask = QPushButton("Reset mask to the model's")
         self.reset_mask.clicked.connect(lambda: self.resetMask.emit())
         lay.addWidget(self.reset_mask)
+
+        lay.addWidget(_heading("Garments"))
+        self.legend = GarmentLegend()
+        lay.addWidget(self.legend)
 
         lay.addWidget(_heading("Review"))
         rv = QHBoxLayout()
@@ -147,6 +162,61 @@ class Inspector(QWidget):
         self.warnings.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
         lay.addWidget(self.warnings, 1)
         self.set_document(None)
+
+    def _build_category(self, lay) -> None:
+        from studio_app.core.categories import CategoryTableError, load_table
+        from studio_app.core.edits_apparel import category_names
+        self.category_label = QLabel("")
+        self.category_label.setWordWrap(True)
+        self.category_label.setToolTip("The product's category: it fills the shop files' Type / "
+                                       "Product Category and google_product_category / product_type")
+        self.category = QComboBox()
+        self.category.setToolTip("Change the category (saved, undoable; used by the next export)")
+        try:
+            self._category_table = load_table()
+        except CategoryTableError:
+            self._category_table = {}
+        for name in category_names():
+            self.category.addItem(self._category_text(name), name)
+        self.category.activated.connect(self._category_activated)
+        lay.addWidget(_heading("Category"))
+        row = QHBoxLayout()
+        row.addWidget(self.category, 1)
+        row.addWidget(self.category_label, 1)
+        lay.addLayout(row)
+
+    def _category_text(self, name: str) -> str:
+        return (self._category_table.get(name) or {}).get("label") or name
+
+    def _category_zone(self) -> str | None:
+        """Whose category the combo shows: the product photo's (None), else the selected item's."""
+        return None if self.doc is None or self.doc.kind == "product" else self.zone
+
+    def _category_activated(self, index: int) -> None:
+        name = self.category.itemData(index)
+        if self.doc is not None and name and name != self._category_shown:
+            self.categoryChosen.emit(name, self._category_zone())
+
+    def _show_category(self) -> None:
+        name, text = None, "–"
+        if self.doc is not None and self.doc.kind == "product":
+            c = self.doc.category
+            if c is not None:
+                name = c["name"]
+                text = "set by hand" if c.get("by_hand") else f"{c['confidence']:.0%} sure"
+            else:
+                text = "not classified"
+        elif self.doc is not None:
+            it = self.doc.item(self.zone) if self.zone else None
+            if it is not None and it.category:
+                name, text = it.category, f"of the {it.zone} item"
+            elif it is not None:
+                text = "none for this item"
+        self._category_shown = name
+        self.category_label.setText(text)
+        i = self.category.findData(name) if name else -1
+        self.category.setCurrentIndex(i)
+        self.category.setEnabled(self.doc is not None and (self.doc.kind == "product" or bool(self.zone)))
 
     # ---- content ----------------------------------------------------------------------------
     def set_document(self, doc, entry=None, zone: str | None = None) -> None:
@@ -219,6 +289,9 @@ class Inspector(QWidget):
         it = self.doc.item(zone) if (self.doc is not None and zone) else None
         for w in (self.pick, self.kmeans, self.lock, self.delete):
             w.setEnabled(it is not None)
+        from ml.stages.garment_zones import ZONE_CLASSES
+        self.fit.setEnabled(it is not None and bool(self.doc.garments) and zone in ZONE_CLASSES)
+        self._show_category()
         self.sku_label.setText(sku_text(it))
         if it is None:
             self.box_label.setText("")

@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QApplication, QSplitter
 
 from studio_app.core.edits import EditError
-from studio_app.core.history import (AddZone, DeleteZone, MoveKeypoint, PaintMask, PickColour, RerunKmeans,
-                                     ResetMask, SetBox, SetLocked, SetReview)
+from studio_app.core.history import (AddZone, DeleteZone, FitToGarment, MoveKeypoint, PaintMask, PickColour,
+                                     RerunKmeans, ResetMask, SetBox, SetCategory, SetLocked, SetReview)
 from studio_app.core.session import TRANSIENT
 from .canvas import Canvas
 from .filmstrip import Filmstrip
@@ -36,6 +36,7 @@ class ReviewView(QSplitter):
     historyChanged = Signal(object)      # HistoryChanged of the photo on screen
     toolRequested = Signal(str)          # the inspector's eyedropper button
     arrivalsSeen = Signal()              # the newest photo came on screen: the badge goes back to 0
+    garmentsToggled = Signal(bool)       # the legend's "Show garment map" (the View menu follows)
 
     def __init__(self, studio, parent=None):
         super().__init__(Qt.Horizontal, parent)
@@ -79,6 +80,11 @@ class ReviewView(QSplitter):
         i.approve.connect(lambda: self.review("approved"))
         i.reject.connect(lambda: self.review("rejected"))
         i.resetMask.connect(lambda: self.apply(ResetMask()))
+        i.fitToGarment.connect(lambda z: self.apply(FitToGarment(z)))
+        i.categoryChosen.connect(lambda name, z: self.apply(SetCategory(name, z)))
+        i.legend.visibleToggled.connect(self.set_garments_visible)
+        i.legend.visibleToggled.connect(self.garmentsToggled.emit)
+        i.legend.classToggled.connect(c.garments.set_class_visible)
 
     # ---- what is on screen ----------------------------------------------------------------------
     def current_photo(self) -> str | None:
@@ -110,6 +116,7 @@ class ReviewView(QSplitter):
             self._shown_status = None
             self.canvas.clear(WAITING_HINT if self.model.rowCount() else None)
             self.inspector.set_document(None)
+            self.inspector.legend.set_present(None)
             return
         doc = None
         if e.folder and e.status not in TRANSIENT:
@@ -121,6 +128,7 @@ class ReviewView(QSplitter):
         self.inspector.set_document(doc, e)
 
     def _canvas_shown(self, photo: str) -> None:
+        self.inspector.legend.set_present(self.canvas.garments.present)
         if self.canvas.doc is not None:
             self.shown_times.setdefault(photo, time.monotonic())
             self.overlaysShown.emit(photo)
@@ -252,6 +260,19 @@ class ReviewView(QSplitter):
     def _add_zone(self, zone: str) -> None:
         self._want_zone = zone
         self.apply(AddZone(zone))
+
+    def set_garments_visible(self, on: bool) -> None:
+        """Show / hide the garment map overlay (View › Show garment map, G, or the legend)."""
+        self.canvas.set_garments_visible(on)
+        self.inspector.legend.set_shown(on)
+
+    def fit_to_garment(self) -> None:
+        """Shift+G: the selected item's box on its garment's own pixels."""
+        zone = self.inspector.zone
+        if not zone:
+            self.message.emit("choose an item first (the box to fit to its garment)", 5000)
+            return
+        self.apply(FitToGarment(zone))
 
     def review(self, status: str) -> None:
         """Approve / reject the photo on screen and go to the next one."""

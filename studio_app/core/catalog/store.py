@@ -155,6 +155,15 @@ class Catalog:
             cur = self._db.execute("UPDATE products SET category=? WHERE sku=? AND category=''", (category, sku))
         return cur.rowcount > 0
 
+    def follow_category(self, sku: str, category: str, was: str) -> bool:
+        """Change ``sku``'s category to ``category`` only while it is empty or ``was`` (the
+        category its photo had: filled in from the photos). A category the studio gave (another
+        word) is never overwritten. True when it changed."""
+        with self._lock, self._db:
+            cur = self._db.execute("UPDATE products SET category=? WHERE sku=? AND category IN ('', ?)",
+                                   (category, sku, was))
+        return cur.rowcount > 0
+
     def uncategorised(self, skus: Iterable[str] | None = None) -> list[str]:
         """SKUs (among ``skus``, else all) without a category that have assigned images."""
         q = "SELECT sku FROM products WHERE category='' AND images > 0"
