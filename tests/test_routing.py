@@ -30,9 +30,9 @@ def _pose(score=0.0, visible=(), mask_share=None):
     return PoseResult(person_score=score, keypoints=kp, mask_prob=mask)
 
 
-def _ev(skin=0.0, cut=0.0, limbs=0.0, cut_both=False, person_prob=None):
+def _ev(skin=0.0, cut=0.0, limbs=0.0, cut_both=False, person_prob=None, parser_skin=None):
     return BodyEvidence(subject_share=0.3, skin_share=skin, cut=cut, limbs=limbs, limb_joints=0,
-                        cut_both=cut_both, person_prob=person_prob)
+                        cut_both=cut_both, person_prob=person_prob, parser_skin=parser_skin)
 
 
 def test_body_cut_by_the_frame_with_skin_is_a_person_without_any_detection():
@@ -60,7 +60,18 @@ def test_strap_cut_at_both_ends_needs_much_skin():
 def test_garment_parser_person_prob_is_weighed_in():
     weak = _ev(skin=0.03, cut=0.12, limbs=0.3)
     assert decide_kind(_pose(0.0), weak).kind == "product"
-    assert decide_kind(_pose(0.0), _ev(skin=0.03, cut=0.12, limbs=0.3, person_prob=0.98)).kind == "person"
+    assert decide_kind(_pose(0.0), _ev(skin=0.03, cut=0.12, limbs=0.3, person_prob=0.98,
+                                       parser_skin=0.2)).kind == "person"
+    assert decide_kind(_pose(0.0), _ev(skin=0.03, cut=0.12, limbs=0.3, person_prob=0.02,
+                                       parser_skin=0.2)).kind == "product"
+
+
+def test_a_sure_parser_that_sees_no_skin_does_not_make_a_person():
+    """The parser's person head said 99 % on milk cartons and an iMac: without skin in its own
+    map its vote does not count."""
+    carton = _ev(skin=0.004, cut=0.0, limbs=0.0, person_prob=0.998, parser_skin=0.003)
+    d = decide_kind(_pose(0.0), carton)
+    assert d.kind == "product" and d.confidence >= SURE
 
 
 def test_an_undecided_garment_parser_does_not_flip_a_clear_decision():
