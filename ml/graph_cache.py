@@ -57,10 +57,16 @@ def code_fingerprint(modules: Iterable[ModuleType]) -> str:
     """SHA-256 over the source files of ``modules`` (a code change makes a new key)."""
     h = hashlib.sha256()
     for mod in modules:
-        path = getattr(mod, "__file__", None)
         h.update(mod.__name__.encode())
-        if path and os.path.exists(path):
+        path = getattr(mod, "__file__", None)
+        if path and os.path.isfile(path):
             h.update(Path(path).read_bytes())
+            continue
+        try:                # a frozen app (PyInstaller): the compiled code stands for the source
+            import marshal
+            h.update(marshal.dumps(mod.__spec__.loader.get_code(mod.__name__)))
+        except Exception:
+            h.update(str(getattr(mod, "__version__", "")).encode())
     return h.hexdigest()
 
 
