@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import dev_file
-from ml.stages.classify import SURE, BodyEvidence, decide_kind
+from ml.stages.classify import BODY_CORE, SURE, BodyEvidence, decide_kind
 from ml.types import KP, Keypoints, PoseResult
 
 WAIST_DOWN = "products/magento_luma/mp03-black_main.jpg"      # black pants, cut at the waist
@@ -64,6 +64,14 @@ def test_garment_parser_person_prob_is_weighed_in():
                                        parser_skin=0.2)).kind == "person"
     assert decide_kind(_pose(0.0), _ev(skin=0.03, cut=0.12, limbs=0.3, person_prob=0.02,
                                        parser_skin=0.2)).kind == "product"
+
+
+def test_a_detected_body_covered_by_its_clothes_keeps_the_parsers_vote():
+    """CCP 0109: a model in a long coat; the detector sees a person (0.79) but only 2 % of the
+    subject is skin. The parser's sure 'person' still counts: a body is there."""
+    coat = _ev(skin=0.025, cut=0.0, limbs=0.0, person_prob=0.99999, parser_skin=0.012)
+    body = _pose(0.8, visible=BODY_CORE, mask_share=0.3)
+    assert decide_kind(body, coat).kind == "person"
 
 
 def test_a_sure_parser_that_sees_no_skin_does_not_make_a_person():

@@ -173,10 +173,12 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
         # Both are capped at 5 %/95 %: "no face, not cut by the frame" is weak against a
         # parser sure of a close-up of a worn garment, and the parser's person head is
         # over-confident (99 % on milk cartons and an iMac on the dev set). Its vote also
-        # counts only as far as its own map shows skin on the subject (none below 2 %, all
-        # from 17 %): a person wearing goods shows some; a carton it is sure of shows none.
-        # Measured on bench/quality.py --limit 8: products 0.846 -> 0.98, persons unchanged.
-        trust = float(np.clip(((ev.parser_skin or 0.0) - 0.02) / 0.15, 0.0, 1.0))
+        # counts only as far as a body shows: skin in its own map (none below 2 %, all from
+        # 17 %) or the detector's person (from 0.3 to 0.7): a person wearing goods shows
+        # skin, or a body the detector sees (a model in a long coat: 1 % skin); a carton the
+        # parser is sure of shows neither. Measured on bench/quality.py --limit 8: products
+        # 0.846 -> 0.98, persons unchanged.
+        trust = float(np.clip(max(((ev.parser_skin or 0.0) - 0.02) / 0.15, (p_pose - 0.3) / 0.4), 0.0, 1.0))
         p = _sigmoid(_logit(p, 0.05) + trust * _logit(ev.person_prob, 0.05))
         facts += f", garment parser: person {ev.person_prob:.0%}"
     return float(np.clip(p, 0.0, 1.0)), facts
