@@ -86,6 +86,22 @@ def test_edit_after_assign_keeps_the_sku(studio):
     assert load(studio.entry(a).folder).item("top").sku == "KEEP-1"
 
 
+def test_undoing_an_edit_made_before_an_assignment_keeps_the_sku(studio):
+    """The catalog owns the SKU: Ctrl+Z on an older box edit restores the box, not the SKU-less
+    document of that moment (nor does redo)."""
+    from studio_app.core.history import SetBox
+    a = studio.photos[0]
+    studio.apply(a, SetBox("top", [10, 10, 200, 120]))
+    studio.assign(a, "top", "KEEP-2", "front", create=True)
+    doc = studio.undo(a)
+    assert doc.item("top").box != [10, 10, 200, 120]                       # the edit is undone
+    assert doc.item("top").sku == "KEEP-2" and doc.item("top").view == "front"
+    assert load(studio.entry(a).folder).item("top").sku == "KEEP-2"
+    assert studio.redo(a).item("top").sku == "KEEP-2"
+    studio.assign(a, "top", None)                                          # unassigned: undo keeps that too
+    assert studio.undo(a).item("top").sku is None
+
+
 def test_reprocessing_keeps_assignments(studio):
     a = studio.photos[0]
     studio.assign(a, "top", "RP-1", "front", create=True)

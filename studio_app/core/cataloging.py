@@ -188,6 +188,19 @@ class CatalogMixin:
             self.events.document_changed(DocumentChanged(photo, Path(folder), doc, "catalog"))
         self.events.catalog_changed(CatalogChanged(tuple(skus), reason, message))
 
+    def _catalog_assignments(self, folder: Path):
+        """``doc -> None`` that writes the catalog's assignments of ``folder`` into a document (an
+        undone or redone edit keeps the SKUs assigned since), or None without a catalog."""
+        if self._catalog is None and not Catalog.exists(self.out_root):
+            return None
+        try:
+            rows = {a.zone: a for a in self.catalog.assignments(folder=folder)}
+        except (CatalogError, OSError, ValueError) as exc:
+            self._error(f"{folder.name}: the catalog assignments could not be read: {exc}")
+            return None
+        from .catalog.service import mirror_into
+        return lambda doc: mirror_into(doc, rows)
+
     def _keep_assignments(self, folder: Path, doc: ResultDocument) -> ResultDocument:
         """A photo processed again keeps its items' SKUs: the catalog writes them back."""
         if self._catalog is None and not Catalog.exists(self.out_root):

@@ -91,7 +91,7 @@ class EditingMixin:
             if step is None:
                 return None
             snap, doc_before = (step.before if undo else step.after), ed.doc
-            ed.restore(snap)
+            ed.restore(snap, adjust=self._catalog_assignments(Path(e.folder)))
             self._edited(e, ed, "undo" if undo else "redo", "mask" in snap)
             self._category_edited(doc_before, ed.doc)
             return ed.doc

@@ -251,8 +251,12 @@ class Editor:
             snap["mask"] = PackedMask(self.mask)
         return snap
 
-    def restore(self, snap: dict) -> None:
+    def restore(self, snap: dict, adjust=None) -> None:
+        """Back to ``snap``; ``adjust(doc)`` first brings in what lives elsewhere (the catalog's
+        SKU assignments, which an undo must not take back)."""
         new = ResultDocument.from_dict(copy.deepcopy(snap["doc"]))
+        if adjust is not None:
+            adjust(new)
         mask_changed = False
         if "mask" in snap:
             mask = snap["mask"].unpack()
