@@ -137,3 +137,48 @@ def test_u2netp_from_the_cache_matches_the_built_one(cache):
     with torch.no_grad():
         a, b = built.model(x), loaded.model(x)
     assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_pose_graphs_from_the_cache_skip_the_tflite_parse_and_match(cache, monkeypatch):
+    """A second start takes BlazePose's frozen graphs from the cache without parsing the TFLite
+    files (a start-up cost), and they give the same outputs as the graphs built the first time."""
+    import numpy as np
+
+    from conftest import require_weights
+    wd = require_weights("pose_detection.tflite", "pose_landmark_full.tflite")
+    from ml.models.blazepose import BlazePose
+    from ml.runtime import tflite
+    det, lmk = wd / "pose_detection.tflite", wd / "pose_landmark_full.tflite"
+    built = BlazePose.from_files(det, lmk, "cpu", trace=True)
+    assert len(list(cache.glob("tflite-pose_*.graph"))) == 2
+
+    def no_parse(_data):
+        raise AssertionError("the TFLite file was parsed on a cache hit")
+    monkeypatch.setattr(tflite, "parse_tflite", no_parse)
+    loaded = BlazePose.from_files(det, lmk, "cpu", trace=True)
+    rng = np.random.default_rng(0)
+    x_det = rng.random((1, 224, 224, 3), dtype=np.float32) * 2 - 1
+    x_lmk = rng.random((1, 256, 256, 3), dtype=np.float32)
+    for a, b in ((built.detector(x_det), loaded.detector(x_det)), (built.landmark(x_lmk), loaded.landmark(x_lmk))):
+        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
+    # a damaged cache file: the parse and the trace come back, the result is the same
+    monkeypatch.undo()
+    monkeypatch.setenv(graph_cache.ENV, str(cache))
+    for f in cache.glob("tflite-pose_detection*.graph"):
+        f.write_bytes(f.read_bytes()[:-100])
+    again = BlazePose.from_files(det, lmk, "cpu", trace=True)
+    assert all(np.array_equal(p, q) for p, q in zip(built.detector(x_det), again.detector(x_det)))
+
+
+def test_first_call_of_a_cached_graph_needs_no_warm_up(cache):
+    """On the CPU graphs run with the plain executor, so the first photo is not slowed by the
+    profiling executor's specialising calls (and none are spent at load)."""
+    from ml import fastpath
+    assert fastpath.plain_executor("cpu") is False
+    assert torch._C._get_graph_executor_optimize() is False
+    with fastpath.tracing():       # building needs the optimising executor (inlining) ...
+        assert torch._C._get_graph_executor_optimize() is True
+        mod = _frozen()
+    assert torch._C._get_graph_executor_optimize() is False      # ... and gives it back
+    with torch.no_grad():
+        assert torch.allclose(mod(torch.ones(1, 3, 8, 8)), _Net().eval()(torch.ones(1, 3, 8, 8)), atol=1e-5)

@@ -51,30 +51,39 @@ class Backbone:
     def __init__(self, weights_dir: str | Path | None = None, device: torch.device | str = "cpu",
                  trace: bool = True):
         from ml import weights
-        from ml.runtime.tflite import TFLiteModel
         self.device = torch.device(device)
-        path = weights.verify(MODEL_ID, weights_dir)
-        net = TFLiteModel(path, self.device, outputs=list(_TAPS))
-        self.module = _Features(net).eval()
+        self.path = weights.verify(MODEL_ID, weights_dir)
+        self._module: _Features | None = None
         self._traced = None
         if trace:
             import sys
 
             from ml import graph_cache
+            from ml.fastpath import plain_executor, tracing
             from ml.runtime import tflite
             example = torch.zeros(1, INPUT_SIZE, INPUT_SIZE, 3, device=self.device)
 
             def build():
-                with torch.no_grad():
+                with torch.no_grad(), tracing():
                     return torch.jit.freeze(torch.jit.trace(self.module, example, check_trace=False))
 
-            key = graph_cache.graph_key("category-backbone", weights_sha256=weights.sha256_file(path),
+            key = graph_cache.graph_key("category-backbone", weights_sha256=weights.sha256_file(self.path),
                                         device=self.device, shapes=[example.shape],
                                         code=(sys.modules[__name__], tflite))
+            # a cache hit needs no TFLite parse: the eager module is made only for batches
             self._traced, _hit = graph_cache.cached(key, self.device, build)
-            with torch.no_grad():
-                for _ in range(2):   # the profiling executor specialises during the first calls
-                    self._traced(example)
+            if plain_executor(self.device):
+                with torch.no_grad():
+                    for _ in range(2):   # the profiling executor specialises during the first calls
+                        self._traced(example)
+
+    @property
+    def module(self) -> _Features:
+        """The eager network (batches, and the graph's first build), parsed on first use."""
+        if self._module is None:
+            from ml.runtime.tflite import TFLiteModel
+            self._module = _Features(TFLiteModel(self.path, self.device, outputs=list(_TAPS))).eval()
+        return self._module
 
     @torch.inference_mode()
     def features(self, crops: np.ndarray) -> np.ndarray:

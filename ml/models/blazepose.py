@@ -283,12 +283,19 @@ class BlazePose:
     @classmethod
     def from_files(cls, detector_path: str | Path, landmark_path: str | Path,
                    device: str | torch.device = "cpu", trace: bool = False) -> "BlazePose":
-        from ml.runtime.tflite import TFLiteModel
-        det = TFLiteModel(detector_path, device)
-        lmk = TFLiteModel(landmark_path, device)
-        if trace:
-            det.enable_trace()
-            lmk.enable_trace()
+        from ml.runtime.tflite import TFLiteModel, load_traced
+
+        def runner(path, size):
+            if trace:     # the frozen graph of an earlier start: no parsing, no conversion
+                hit = load_traced(path, device, [(1, size, size, 3)])
+                if hit is not None:
+                    return hit
+            net = TFLiteModel(path, device)
+            if trace:
+                net.enable_trace()
+            return net
+
+        det, lmk = runner(detector_path, DETECTOR_SIZE), runner(landmark_path, LANDMARK_SIZE)
         obj = cls(det.predict, lmk.predict)
         obj.modules = (det, lmk)
         return obj

@@ -421,6 +421,7 @@ class TFLiteModel(torch.nn.Module):
         super().__init__()
         data = path if isinstance(path, (bytes, bytearray)) else Path(path).read_bytes()
         self.source = "<bytes>" if isinstance(path, (bytes, bytearray)) else str(path)
+        self.requested_outputs = None if outputs is None else list(outputs)
         pm = parse_tflite(data)
         self.parsed = pm
         self.device = torch.device(device)
@@ -810,26 +811,24 @@ class TFLiteModel(torch.nn.Module):
         examples = tuple(torch.zeros(s, device=self.device) for s in self.input_shapes)
 
         def build():
-            with torch.inference_mode(False), torch.no_grad():
+            from ml.fastpath import tracing
+            with torch.inference_mode(False), torch.no_grad(), tracing():
                 traced = torch.jit.trace(_Wrap(self), examples, check_trace=False)
-            return torch.jit.freeze(traced.eval())
+                return torch.jit.freeze(traced.eval())
 
         if self.source == "<bytes>":
             self._traced = build()
         else:       # the frozen graph of an earlier start, when the on-disk cache has it
-            import sys
-
             from ml import graph_cache
-            from ml.weights import sha256_file
-            key = graph_cache.graph_key(f"tflite-{Path(self.source).stem}", weights_sha256=sha256_file(self.source),
-                                        device=self.device, shapes=self.input_shapes,
-                                        code=(sys.modules[__name__],), outputs=self.output_indices)
+            key = _trace_key(self.source, self.device, self.input_shapes, self.requested_outputs)
             self._traced, _hit = graph_cache.cached(key, self.device, build)
-        # TorchScript's profiling executor specialises the graph during the first two calls
-        # (each ~3x slower than later ones): pay that here, at load, not on the first photo.
-        with torch.inference_mode():
-            for _ in range(2):
-                self._traced(*examples)
+        from ml.fastpath import plain_executor
+        if plain_executor(self.device):
+            # TorchScript's profiling executor specialises the graph during the first two calls
+            # (each ~3x slower than later ones): pay that here, at load, not on the first photo.
+            with torch.inference_mode():
+                for _ in range(2):
+                    self._traced(*examples)
 
     def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Convenience: numpy in (TFLite layout), numpy out, under ``torch.inference_mode``."""
@@ -838,6 +837,57 @@ class TFLiteModel(torch.nn.Module):
                   for x in inputs]
             outs = self(*[x.to(self.device) for x in xs])
         return tuple(o.float().cpu().numpy() for o in outs)
+
+
+def _trace_key(source: str, device: torch.device, input_shapes, outputs: list[str] | None) -> str:
+    """The graph-cache key of a file's traced graph: what the file is (its SHA-256, hence its
+    input shapes and tensors), the outputs asked for by name, this module's code, the device."""
+    import sys
+
+    from ml import graph_cache
+    from ml.weights import sha256_file
+    return graph_cache.graph_key(f"tflite-{Path(source).stem}", weights_sha256=sha256_file(source),
+                                 device=device, shapes=input_shapes, code=(sys.modules[__name__],),
+                                 outputs=outputs)
+
+
+class TracedTFLite:
+    """A TFLite file's frozen graph loaded from the on-disk cache, with :class:`TFLiteModel`'s
+    ``predict``: the file is neither parsed nor converted (BlazePose: saves ~0.3 s a start)."""
+
+    def __init__(self, graph: torch.jit.ScriptModule, device: torch.device, input_shapes):
+        self.graph = graph
+        self.device = device
+        self.input_shapes = [tuple(s) for s in input_shapes]
+
+    def __call__(self, *xs: torch.Tensor):
+        return self.graph(*xs)
+
+    def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
+        with torch.inference_mode():
+            xs = [torch.as_tensor(np.asarray(x, np.float32)) if not isinstance(x, torch.Tensor) else x
+                  for x in inputs]
+            outs = self.graph(*[x.to(self.device) for x in xs])
+        return tuple(o.float().cpu().numpy() for o in outs)
+
+
+def load_traced(path: str | Path, device: str | torch.device, input_shapes,
+                outputs: list[str] | None = None) -> TracedTFLite | None:
+    """The frozen graph an earlier :meth:`TFLiteModel.enable_trace` of ``path`` stored, or None
+    (not cached, cache off, damaged, or ``input_shapes`` not the file's: then build it with
+    ``TFLiteModel(path, device, outputs).enable_trace()``, which stores it)."""
+    from ml import graph_cache
+    from ml.fastpath import plain_executor
+    device = torch.device(device)
+    graph = graph_cache.load(_trace_key(str(path), device, input_shapes, outputs), device)
+    if graph is None:
+        return None
+    if plain_executor(device):
+        examples = tuple(torch.zeros(s, device=device) for s in input_shapes)
+        with torch.inference_mode():
+            for _ in range(2):
+                graph(*examples)
+    return TracedTFLite(graph, device, input_shapes)
 
 
 def _prune(steps: list, wanted: list[int]) -> list:
