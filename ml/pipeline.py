@@ -1,10 +1,11 @@
 """The per-photo pipeline: loaded photo in, ``Analysis`` out. Nothing is written here.
 
     load (ml.io) -> working copy -> pose (person detector + 23 keypoints + person mask)
-    -> garment parser (11-class map + person probability) -> classify person/product (a clear
-    detection decides; otherwise the body evidence of ml.stages.classify: U2-Net-p's salient
-    mask, skin, frame cuts, landmarks seeded from the mask, the parser's person probability)
-    -> person: mask refine + garment-true zone crops | product: U2-Net-p mask -> product box
+    -> classify person/product (a clear detection decides; otherwise the body evidence of
+    ml.stages.classify: U2-Net-p's salient mask, skin, frame cuts, landmarks seeded from the
+    mask and, where its vote can matter, the garment parser's person probability)
+    -> person: garment parser (11-class map) + mask refine + garment-true zone crops
+    | product: U2-Net-p mask -> product box
     -> swatches (a person zone's: its garment's pixels only) -> review flags
 
 Models are loaded once, lazily, on the device chosen (CUDA when present, else CPU).
@@ -134,12 +135,13 @@ class Pipeline:
         with torch_threads(threads):
             return self.segmenter.predict(work)
 
-    def _route(self, work: np.ndarray, pose: PoseResult, parse, img, force_kind: str | None,
-               timings: dict):
+    def _route(self, work: np.ndarray, pose: PoseResult, parse: Callable[[], object], img,
+               force_kind: str | None, timings: dict):
         """(decision, the pose to use, the salient map or None). A clear detection decides at
         once; otherwise the body evidence (ml.stages.classify) is gathered: the salient map,
-        skin, frame cuts, the landmark model seeded from the salient mask, and the garment
-        parser's ``parse`` (person probability, skin share) when there is one."""
+        skin, frame cuts, the landmark model seeded from the salient mask, and -- when its vote
+        can matter (``classify.parser_needed``) -- the garment parser's person probability and
+        skin share (``parse()``: the parse, run on first call, or None without a parser)."""
         if force_kind is not None and force_kind not in ("person", "product"):
             raise ValueError(f"unknown kind {force_kind!r}")
         first = classify.decide_kind(pose)
@@ -157,7 +159,11 @@ class Pipeline:
                 and (classify.frame_cut(subject) >= classify.CUT_MIN or force_kind == "person")):
             seeded = self.pose.estimate_seeded(work, subject)
         timings["seeded_pose"] = time.perf_counter() - t
-        ev = classify.body_evidence(work, subject, pose, seeded, parse)
+        ev = classify.body_evidence(work, subject, pose, seeded)
+        if force_kind is None and classify.parser_needed(pose, ev):
+            got = parse()
+            if got is not None:
+                classify.add_parser(ev, got)
         decision = classify.decide_kind(pose, ev)
         if force_kind is not None:
             decision = classify.KindDecision(force_kind, 1.0, "chosen by the operator",
@@ -210,18 +216,25 @@ class Pipeline:
         if pose.n_persons > 1:
             warnings.append(f"{pose.n_persons} people in the photo: the largest is used")
 
-        step("garments", 0.25)
-        t = time.perf_counter()
-        parser, parse = self.garment_parser, None
-        if isinstance(parser, str):
-            warnings.append(parser)
-        else:
-            parse = parser.parse(work)
-        timings["garments"] = time.perf_counter() - t
+        # The garment parser runs for a person photo (its garment map) and for routing when its
+        # vote can matter; a clear product photo skips it (ml.stages.classify.parser_needed).
+        parsed: list = []
+
+        def parse():
+            if not parsed:
+                step("garments", 0.5)
+                t_parse = time.perf_counter()
+                parser = self.garment_parser
+                if isinstance(parser, str):
+                    warnings.append(parser)
+                parsed.append(None if isinstance(parser, str) else parser.parse(work))
+                timings["garments"] = time.perf_counter() - t_parse
+            return parsed[0]
 
         step("segmentation", 0.4)
         t = time.perf_counter()
         decision, pose, salient = self._route(work, pose, parse, img, force_kind, timings)
+        parse_result = parse() if decision.kind == "person" else (parsed[0] if parsed else None)
         kind, kind_conf = decision.kind, decision.confidence
         if force_kind is None and kind_conf < classify.SURE:
             review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
@@ -233,7 +246,7 @@ class Pipeline:
             prob = salient if salient is not None else self._salient(work, img, timings)
         mask = seg_stage.refine_mask(prob, (W, H), guide=work)
         mask_conf = seg_stage.mask_confidence(prob)
-        timings["segmentation"] = time.perf_counter() - t
+        timings["segmentation"] = time.perf_counter() - t - timings.get("garments", 0.0)
         if mask_conf < 0.6:
             review.append(f"the mask is uncertain (confidence {mask_conf:.2f}); check its edges")
         coverage = float(np.count_nonzero(mask)) / mask.size
@@ -245,8 +258,8 @@ class Pipeline:
         garments = None
         if kind == "person":
             from ml.stages.garment_zones import person_zones
-            if parse is not None:
-                garments = cv2.resize(parse.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+            if parse_result is not None:
+                garments = cv2.resize(parse_result.labels, (W, H), interpolation=cv2.INTER_NEAREST)
             items, cut = person_zones(keypoints, (W, H), mask, garments)
             warnings.extend(cut)
             if not items:
@@ -278,7 +291,7 @@ class Pipeline:
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
             c_garments = None if garments is None else cv2.resize(        # from the parser's own map,
-                parse.labels, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)   # not the 24-MP copy
+                parse_result.labels, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)   # not the 24-MP copy
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):
@@ -312,7 +325,7 @@ class Pipeline:
         return Analysis(kind=kind, kind_confidence=float(kind_conf), mask=mask, keypoints=keypoints,
                         items=items, needs_review=bool(review), warnings=warnings,
                         engines=self.engines, timings=timings, category=category, garments=garments,
-                        garment_person_prob=None if parse is None else parse.person_prob)
+                        garment_person_prob=None if parse_result is None else parse_result.person_prob)
 
     def _categorise(self, work: np.ndarray, mask: np.ndarray, item: CropItem, warnings: list[str],
                     review: list[str]) -> tuple[str, float] | None:

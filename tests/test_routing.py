@@ -17,6 +17,7 @@ WAIST_DOWN = "products/magento_luma/mp03-black_main.jpg"      # black pants, cut
 FLAT_TEE = "products/clothing_small/t-shirt/648f665e-14d5-4c59-8866-e75f88ae3c8c.jpg"
 PACKSHOT_TEE = "cutouts/shop_saleor/images/saleor__saleor-ascii-shirt-front.jpg"   # printed face
 WATCH = "products/magento_luma/mg04-bk-0.jpg"
+PLIMSOLLS = "cutouts/shop_saleor/images/saleor__saleor-blue-plimsolls-1.jpg"
 FULL_MODEL = "persons/vton_models/049447_0.jpg"
 
 
@@ -89,6 +90,22 @@ def test_an_undecided_garment_parser_does_not_flip_a_clear_decision():
     assert "garment parser: person 60%" in product.reason
 
 
+def test_the_garment_parser_is_asked_only_where_its_vote_can_matter():
+    from ml.stages.classify import parser_needed
+    # nothing detected, inside the frame, no skin: a product without the parser (~0.2 s saved) ...
+    assert not parser_needed(_pose(0.0), _ev(skin=0.004, cut=0.0))
+    # ... and even a parser sure of a person with a little skin in its map keeps it a sure product
+    d = decide_kind(_pose(0.0), _ev(skin=0.004, cut=0.0, person_prob=0.99, parser_skin=0.019))
+    assert d.kind == "product" and d.confidence >= SURE
+    # a body the frame cuts, some skin, a detection, or a black-and-white photo: it is asked
+    assert parser_needed(_pose(0.0), _ev(skin=0.004, cut=0.3))
+    assert parser_needed(_pose(0.0), _ev(skin=0.05, cut=0.0))
+    assert parser_needed(_pose(0.4, ("left_shoulder",)), _ev(skin=0.0, cut=0.0))
+    bw = _ev(skin=0.0, cut=0.0)
+    bw.colour = False
+    assert parser_needed(_pose(0.0), bw)
+
+
 # ---- real photos through the real pipeline ------------------------------------------------------
 
 def _analyse(proc, rel, **kw):
@@ -132,6 +149,16 @@ def test_watch_on_white_gets_no_skeleton(cpu_processor):
     a = _analyse(cpu_processor, WATCH)
     assert a.kind == "product"
     assert not (a.keypoints.score > 0).any()
+
+
+def test_a_clear_product_skips_the_garment_parser_a_person_gets_its_map(cpu_processor):
+    product = _analyse(cpu_processor, PLIMSOLLS)
+    assert product.kind == "product" and product.kind_confidence >= SURE
+    assert "garments" not in product.timings and product.garments is None
+    person = _analyse(cpu_processor, FULL_MODEL)
+    assert person.kind == "person" and person.garments is not None
+    assert person.garments.shape == person.mask.shape and "garments" in person.timings
+    assert person.garment_person_prob is not None
 
 
 def test_several_people_the_largest_is_used_with_a_warning(cpu_processor, tmp_path):

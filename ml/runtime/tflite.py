@@ -832,11 +832,7 @@ class TFLiteModel(torch.nn.Module):
 
     def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Convenience: numpy in (TFLite layout), numpy out, under ``torch.inference_mode``."""
-        with torch.inference_mode():
-            xs = [torch.as_tensor(np.asarray(x, np.float32)) if not isinstance(x, torch.Tensor) else x
-                  for x in inputs]
-            outs = self(*[x.to(self.device) for x in xs])
-        return tuple(o.float().cpu().numpy() for o in outs)
+        return _predict(self, self.device, inputs)
 
 
 def _trace_key(source: str, device: torch.device, input_shapes, outputs: list[str] | None) -> str:
@@ -864,11 +860,16 @@ class TracedTFLite:
         return self.graph(*xs)
 
     def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
-        with torch.inference_mode():
-            xs = [torch.as_tensor(np.asarray(x, np.float32)) if not isinstance(x, torch.Tensor) else x
-                  for x in inputs]
-            outs = self.graph(*[x.to(self.device) for x in xs])
-        return tuple(o.float().cpu().numpy() for o in outs)
+        return _predict(self.graph, self.device, inputs)
+
+
+def _predict(run: Callable, device: torch.device, inputs) -> tuple[np.ndarray, ...]:
+    """numpy (or tensors) in, in the TFLite layout; numpy out; under ``torch.inference_mode``."""
+    with torch.inference_mode():
+        xs = [torch.as_tensor(np.asarray(x, np.float32)) if not isinstance(x, torch.Tensor) else x
+              for x in inputs]
+        outs = run(*[x.to(device) for x in xs])
+    return tuple(o.float().cpu().numpy() for o in outs)
 
 
 def load_traced(path: str | Path, device: str | torch.device, input_shapes,

@@ -80,11 +80,27 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
                       limbs=float(seeded.support) if seeded is not None else 0.0,
                       limb_joints=int((seeded.keypoints.score >= VISIBLE).sum()) if seeded is not None else 0)
     if garments is not None:
-        ev.person_prob = float(getattr(garments, "person_prob", 0.0))
-        shares = getattr(garments, "shares", None) or {}
-        # the parser's shares are of the whole image; the evidence is per subject
-        ev.parser_skin = float(min(1.0, shares.get("skin", 0.0) / max(ev.subject_share, 1e-6)))
+        add_parser(ev, garments)
     return ev
+
+
+def add_parser(ev: BodyEvidence, garments) -> BodyEvidence:
+    """``ev`` with the garment parser's vote: its person probability and the skin in its map."""
+    ev.person_prob = float(getattr(garments, "person_prob", 0.0))
+    shares = getattr(garments, "shares", None) or {}
+    # the parser's shares are of the whole image; the evidence is per subject
+    ev.parser_skin = float(min(1.0, shares.get("skin", 0.0) / max(ev.subject_share, 1e-6)))
+    return ev
+
+
+def parser_needed(pose: PoseResult, ev: BodyEvidence) -> bool:
+    """Whether the garment parser's vote can matter for routing (a product photo then skips
+    the parser: ~0.2 s of CPU). Not when nothing was detected, the frame does not cut the
+    subject and it shows no skin (< 2 %, in colour): without the parser that is a product at
+    95 %, and with it (see :func:`_weigh`) the parser's vote counts only as far as its own map
+    shows skin, so it could at most turn a sure product into an undecided one when its map saw
+    skin covering a fifth of a subject in which the skin model saw almost none."""
+    return not (pose.person_score <= 0 and ev.cut < CUT_MIN and ev.skin_share < 0.02 and ev.colour)
 
 
 def frame_cut(subject: np.ndarray) -> float:
@@ -181,6 +197,8 @@ def _weigh(p_pose: float, n_core: int, ev: BodyEvidence) -> tuple[float, str]:
         trust = float(np.clip(max(((ev.parser_skin or 0.0) - 0.02) / 0.15, (p_pose - 0.3) / 0.4), 0.0, 1.0))
         p = _sigmoid(_logit(p, 0.05) + trust * _logit(ev.person_prob, 0.05))
         facts += f", garment parser: person {ev.person_prob:.0%}"
+    else:       # not asked (parser_needed) or absent: as sure as a parser with no vote leaves it
+        p = float(np.clip(p, 0.05, 0.95))
     return float(np.clip(p, 0.0, 1.0)), facts
 
 
