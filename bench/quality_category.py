@@ -98,27 +98,30 @@ class Scorer:
         self.working_copy, self.refine = working_copy, refine_mask
         self.ms: list[float] = []
 
-    def __call__(self, path: Path) -> tuple[str, float]:
+    def __call__(self, path: Path) -> tuple[str, float, str]:
         from ml.io import load_image
         work, _ = self.working_copy(load_image(path).rgb)
         mask = self.refine(self.seg.predict(work), (work.shape[1], work.shape[0]), guide=work)
         t = time.perf_counter()
         res = self.clf.classify(work, mask)
         self.ms.append((time.perf_counter() - t) * 1000)
-        return res.name, res.confidence
+        return res.name, res.confidence, res.best
 
 
 def score(items, scorer, labels) -> dict:
     from ml.category.evaluate import metrics
-    y, p, wrong = [], [], []
+    y, p, wrong, best_ok = [], [], [], 0
     for path, cls, src in items:
-        name, conf = scorer(path)
+        name, conf, best = scorer(path)
+        best_ok += best == cls
         y.append(labels.index(cls))
         p.append(labels.index(name) if name in labels else labels.index(OTHER))
         if name != cls:
             wrong.append(f"{src}:{path.name}: {cls} -> {name} ({conf:.2f})")
     m = metrics(np.array(y), np.array(p), labels)
     m["wrong"] = wrong
+    m["top1_best"] = best_ok / max(1, len(y))          # the most likely class, before `other`
+    m["other_rate"] = sum(1 for q in p if q == labels.index(OTHER)) / max(1, len(p))
     m["confident_wrong"] = sum(1 for t, q in zip(y, p) if q != t and q != labels.index(OTHER))
     return m
 
@@ -128,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dev-per-class", type=int, default=40, help="dev photos per class and tier group")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", help="score only the sets whose name contains this (e.g. permissive)")
     args = ap.parse_args(argv)
     if not DEV.is_dir() or not (SHARED / "train/products/manifest.json").is_file():
         print(f"shared data not found under {SHARED} (set STUDIO_SHARED_DATA)", file=sys.stderr)
@@ -144,10 +148,13 @@ def main(argv=None) -> int:
             "clothing phone photos (dev set)": clothing_phone_set()}
     results = {}
     for name, items in sets.items():
+        if args.only and args.only not in name:
+            continue
         m = score(items, scorer, labels)
         results[name] = m
         print(table(m, f"== {name}"))
-        print(f"confident wrong class: {m['confident_wrong']} of {m['n']}\n")
+        print(f"top-1 of the most likely class (before `other`): {m['top1_best']:.3f}; "
+              f"`other`: {m['other_rate']:.1%}; confident wrong class: {m['confident_wrong']} of {m['n']}\n")
     ms = float(np.median(scorer.ms)) if scorer.ms else 0.0
     print(f"classifier time per photo (median, {args.threads} thread(s), mask given): {ms:.1f} ms")
     if args.json:

@@ -43,6 +43,7 @@ def classify():
             mask = refine_mask(seg.predict(work), (work.shape[1], work.shape[0]), guide=work)
         return clf.classify(work, mask)
     run.clf = clf
+    run.mask = lambda work: refine_mask(seg.predict(work), (work.shape[1], work.shape[0]), guide=work)
     return run
 
 
@@ -64,6 +65,43 @@ def test_flat_lay_skirt_is_bottom(classify):
     photos = sorted(folder.glob("*.jpg"))
     names = [classify(p).name for p in photos]
     assert names.count("bottom") >= len(photos) - 1, names   # a flat lay on a floor: not its background
+
+
+def test_a_pair_of_shoes_is_one_product_two_products_get_a_warning(classify):
+    """A pair of shoes (two separate objects in the mask) is footwear, without a warning: one shoe
+    alone can look like a hat. A sneaker beside a mug is two products: the larger one's
+    category, and a warning that names both."""
+    import cv2
+
+    from ml.io import load_image
+    from ml.pipeline import working_copy
+    pair = SHARED_DATA / "train/products/images/footwear/clothing__5638d62d-50b2-4d40-be07-713ab0313a69.jpg"
+    if not pair.is_file():
+        pytest.skip("shared product photos not available")
+    res = classify(pair)
+    assert res.name == "footwear" and not res.warnings, res
+
+    def work_and_mask(rel, height):
+        work, _ = working_copy(load_image(dev_file(rel)).rgb)
+        mask = classify.mask(work)
+        ys, xs = np.nonzero(mask)
+        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        s = height / (ys.max() + 1 - ys.min())
+        size = (max(1, round((xs.max() + 1 - xs.min()) * s)), height)
+        return cv2.resize(work[box], size, interpolation=cv2.INTER_AREA), cv2.resize(mask[box], size)
+
+    shoe, shoe_m = work_and_mask(SNEAKER, 300)
+    mug, mug_m = work_and_mask(MUG, 220)
+    canvas = np.full((400, shoe.shape[1] + mug.shape[1] + 180, 3), 255, np.uint8)
+    cmask = np.zeros(canvas.shape[:2], np.uint8)
+    x = 60
+    for img, m, y in ((shoe, shoe_m, 50), (mug, mug_m, 130)):
+        canvas[y:y + img.shape[0], x:x + img.shape[1]] = np.where(m[..., None] >= 128, img, 255)
+        cmask[y:y + img.shape[0], x:x + img.shape[1]] = m
+        x += img.shape[1] + 60
+    res = classify(canvas, cmask)
+    assert res.name == "footwear", res
+    assert any("several different products" in w and "kitchen_home" in w for w in res.warnings), res
 
 
 @pytest.mark.parametrize("seed", [101, 202, 303])
