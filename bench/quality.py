@@ -17,7 +17,12 @@ Every photo goes once through the real pipeline (``ml.pipeline.Pipeline.analyze`
 * **PCK@0.1** on the COCO persons (``persons/mmpose_coco/test_coco.json``): a visible labelled
   joint is correct when ours lies within 0.1 x the person box's long side (the largest person);
 * **cut-out IoU / boundary F1 (2 px) / alpha MAE** on ``cutouts/shop_saleor`` (exact alpha),
-  side by side with rembg's u2netp on the same photos (same model file, no download).
+  side by side with rembg's u2netp on the same photos (same model file, no download);
+* **product category** (``bench/quality_category.py``'s sets, through the app's own path):
+  top-1 (``other`` counted wrong, and of the most likely class), per-class recall and the
+  confusion matrix on the ``dev`` split of ``train/products`` (permissive tier = the classes
+  with training data; the other licence tiers = other products, mostly classes without), and
+  on white-background packshots of the dev image set. ``--no-category`` skips it.
 
     python bench/quality.py [--limit N] [--json out.json] [--cache records.jsonl] [--no-rembg] [--device cpu]
     python bench/quality.py --compare before.json after.json
@@ -310,6 +315,49 @@ def summarise(recs: list[dict], peer: list[dict] | None) -> dict:
     return res
 
 
+CATEGORY_DATA_MIN = 20     # dev photos a class needs to count among "the classes with data"
+
+
+def category_scores(per_class: int, log) -> dict:
+    """The category sets of ``bench/quality_category.py`` scored through the app's path."""
+    import quality_category as qc
+
+    from ml.category import CLASSES, OTHER
+    labels = list(CLASSES) + [OTHER]
+    scorer, dev = qc.Scorer(), qc.dev_split(per_class)
+    sets = {"dev, permissive tier": [d for d in dev if d[2] == "permissive"],
+            "dev, other licence tiers": [d for d in dev if d[2] != "permissive"],
+            "on white (packshots)": qc.on_white_set()}
+    out = {}
+    for name, items in sets.items():
+        log(f"category: {name}, {len(items)} photos")
+        m = qc.score(items, scorer, labels)
+        rows = [i for i, lab in enumerate(labels) if m["support"][lab] >= CATEGORY_DATA_MIN]
+        cm = np.asarray(m["confusion"])
+        n = int(cm[rows].sum())
+        m["top1_with_data"] = float(sum(cm[i, i] for i in rows) / n) if n else None
+        m["classes_with_data"] = [labels[i] for i in rows]
+        out[name] = m
+    return out
+
+
+def category_markdown(cat: dict) -> tuple[list[str], list[str]]:
+    """(table rows, the per-set recall + confusion tables printed under the main table)."""
+    from ml.category.evaluate import table
+    rows, details = [], []
+    for name, m in cat.items():
+        tgt = "≥ 0.90" if "permissive" in name else ""
+        rows.append(f"| category top-1, {name} (`other` = wrong; most likely class) | {m['n']} | "
+                    f"{m['top1']:.3f}; {m['top1_best']:.3f} | |")
+        if m.get("top1_with_data") is not None and "permissive" in name:   # the classes trained on
+            rows.append(f"| category top-1, {name}, classes with ≥ {CATEGORY_DATA_MIN} photos "
+                        f"({', '.join(m['classes_with_data'])}) | | {m['top1_with_data']:.3f} | {tgt} |")
+        low = [f"{c} {r:.2f}" for c, r in m["recall"].items() if r is not None and r < 0.70]
+        rows.append(f"| category recall < 0.70, {name} | | {', '.join(low) or 'none'} | named in docs/category.md |")
+        details.append(table(m, f"### category, {name}"))
+    return rows, details
+
+
 def markdown(res: dict) -> str:
     L = ["| measure | n | value | target |", "|---|---|---|---|"]
     tgt = {"all": "≥ 0.98"}
@@ -336,10 +384,16 @@ def markdown(res: dict) -> str:
             pv = f"{peer[k]:.3f}" if peer else "n/a"
             L.append(f"| cut-out {name}, shop_saleor: ours / rembg u2netp | {cut['n']} | {cut['ours'][k]:.3f} / {pv} "
                      f"| {'ahead of rembg' if k != 'mae' else ''} |")
+    details = []
+    if res.get("category"):
+        rows, details = category_markdown(res["category"])
+        L.extend(rows)
     L.append("")
     L.append("Routing by group: " + ", ".join(f"{g} {v:.2f}" for g, v in res["routing_by_group"].items()))
     L.append("Misrouted: " + (", ".join(f"{m['file']} ({m['kind']} {m['conf']:.2f})" for m in res["misrouted"])
                               or "none"))
+    for d in details:
+        L.extend(["", "```", d, "```"])
     return "\n".join(L) + "\n"
 
 
@@ -367,6 +421,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="at most N photos per group (a quick run)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-rembg", action="store_true", help="skip the rembg side-by-side")
+    ap.add_argument("--no-category", action="store_true", help="skip the product-category sets")
     ap.add_argument("--cache", help="per-photo records (JSON lines): reused, and new ones appended")
     ap.add_argument("--json", "--out", dest="json", help="also write the figures (and misrouted photos) here")
     ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
@@ -386,6 +441,8 @@ def main(argv=None) -> int:
     saleor = [r["file"] for r in recs if "cut" in r]
     peer = None if args.no_rembg else rembg_scores(saleor, log)
     res = summarise(recs, peer)
+    if not args.no_category:
+        res["category"] = category_scores(args.limit or 40, log)
     res["machine"] = common.machine()
     res["photos"] = recs
     return common.emit(res, markdown(res), args.json)
