@@ -255,11 +255,13 @@ class Pipeline:
 
         step("crops", 0.6)
         t = time.perf_counter()
-        garments = None
+        garments = labels_w = None
         if kind == "person":
             from ml.stages.garment_zones import person_zones
             if parse_result is not None:
-                garments = cv2.resize(parse_result.labels, (W, H), interpolation=cv2.INTER_NEAREST)
+                from ml.garments.cleanup import resolve     # settle the parser's top/bottom/legwear doubts
+                labels_w = resolve(parse_result.labels, work, pose.keypoints)
+                garments = cv2.resize(labels_w, (W, H), interpolation=cv2.INTER_NEAREST)
             items, cut = person_zones(keypoints, (W, H), mask, garments)
             warnings.extend(cut)
             if not items:
@@ -290,8 +292,8 @@ class Pipeline:
             fx, fy = cs_w / W, cs_h / H
             c_rgb = colour_src
             c_mask = cv2.resize(mask, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)
-            c_garments = None if garments is None else cv2.resize(        # from the parser's own map,
-                parse_result.labels, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)   # not the 24-MP copy
+            c_garments = None if garments is None else cv2.resize(        # from the working-size map,
+                labels_w, (cs_w, cs_h), interpolation=cv2.INTER_NEAREST)   # not the 24-MP copy
             c_kp = _scale_xy(keypoints, fx, fy)
 
             def c_box(b):

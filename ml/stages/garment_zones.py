@@ -22,6 +22,7 @@ import math
 import cv2
 import numpy as np
 
+from ml.garments.cleanup import DRESS_MIN_SHARE
 from ml.garments.labels import CLASS_INDEX
 from ml.types import CropItem, KP, Keypoints
 
@@ -41,7 +42,7 @@ SWATCH_CLASSES: dict[str, tuple[tuple[str, ...], ...]] = {   # first non-empty c
 # shipped parser on the 100 CCP dev photos (zone present vs label present): dress at 0.05 gave
 # 3 right / 8 false zones, at 0.12 1 / 0 — a false one-piece zone costs the operator more than a
 # missed one, so dress waits for better weights; bag at 0.015 gives 20 right / 5 false.
-MIN_SHARE = {"head": 0.01, "top": 0.03, "bottom": 0.02, "dress": 0.12, "shoes": 0.006, "bag": 0.015}
+MIN_SHARE = {"head": 0.01, "top": 0.03, "bottom": 0.02, "dress": DRESS_MIN_SHARE, "shoes": 0.006, "bag": 0.015}
 MARGIN = 0.04        # of the garment box's long side, on every side
 _KEEP_PART = 0.12    # connected parts smaller than this share of the largest are dropped
 
