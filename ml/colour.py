@@ -13,10 +13,11 @@ h≈136, cyan h≈196, blue h≈306, magenta h≈328):
    mid-tones, rising to 13 near white and to 14 near black, where tints are hard to see;
    camera white balance leaves greys with a chroma of 5-10):
    ``white`` if L >= 82 (white fabric in studio light measures L 82-90), ``black`` if
-   L < 27, else ``gray``. Very light, faintly tinted colours (L >= 90, C < 18: cream,
+   L < 25 (on the Magento photos black garments measure L <= 24.4, charcoal ones >= 25.5),
+   else ``gray``. Very light, faintly tinted colours (L >= 90, C < 18: cream,
    ivory) are ``white`` too.
-2. Hue sectors: red [350, 45), orange [45, 78), yellow [78, 118), green [118, 172),
-   cyan [172, 226), blue [226, b), purple [b, 350) where the blue/purple border b moves with
+2. Hue sectors: red [350, 45), orange [45, 78), yellow [78, 118), green [118, 178)
+   (bottle and emerald greens reach h≈175), cyan [178, 226), blue [226, b), purple [b, 350) where the blue/purple border b moves with
    chroma from 295 (C <= 45) to 310 (C >= 80): CIELAB bends saturated blue (sRGB blue,
    navy: h≈306) into the region where muted violets sit (h≈300).
 3. Then the lightness/chroma variants:
@@ -109,7 +110,7 @@ def _achromatic_limit(L: float) -> float:
     return 9.0
 
 
-_SECTORS = ((45.0, "orange"), (78.0, "yellow"), (118.0, "green"), (172.0, "cyan"),
+_SECTORS = ((45.0, "orange"), (78.0, "yellow"), (118.0, "green"), (178.0, "cyan"),
             (226.0, "blue"), (310.0, "purple"), (350.0, "red"))
 
 
@@ -133,7 +134,7 @@ def family_from_lab(lab) -> str:
     if C < _achromatic_limit(L):
         if L >= 82.0:
             return "white"
-        if L < 27.0:
+        if L < 25.0:
             return "black"
         return "gray"
     if L >= 90.0 and C < 18.0:

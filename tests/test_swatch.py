@@ -40,6 +40,9 @@ def test_lab_reference_values_and_round_trip():
     ((255, 255, 255), "white"), ((245, 245, 220), "white"), ((240, 240, 235), "white"),
     ((128, 128, 128), "gray"), ((192, 192, 192), "gray"),
     ((0, 0, 0), "black"), ((40, 40, 42), "black"),
+    # measured on Magento catalogue swatches: charcoal shorts / tank (L 25.5-26) are sold as
+    # gray, black garments measure L <= 24.4; bottle-green shorts (h 172) are green
+    ((64, 59, 62), "gray"), ((66, 60, 67), "gray"), ((55, 55, 57), "black"), ((4, 75, 60), "green"),
 ])
 def test_family_name_canonical_colours(rgb, family):
     assert colour.family_name(rgb) == family
