@@ -63,9 +63,8 @@ def _legwear_of_the_bottom(out: np.ndarray, rgb: np.ndarray) -> None:
     bottom = out == _BOTTOM
     if not leg.any() or np.count_nonzero(bottom) < 50:
         return
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0          # OpenCV's 8-bit Lab: L scaled to 0..255, a/b offset 128
-    colour = np.median(lab[bottom], axis=0)
+    from ml import colour
+    fabric = np.median(colour.srgb_to_lab(rgb[bottom]), axis=0)
     k = max(3, int(round(0.01 * max(out.shape))) | 1)
     near = cv2.dilate(bottom.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
     n, comp = cv2.connectedComponents(leg, connectivity=8)
@@ -73,5 +72,5 @@ def _legwear_of_the_bottom(out: np.ndarray, rgb: np.ndarray) -> None:
         part = comp == i
         if not (part & near).any():
             continue
-        if float(np.linalg.norm(np.median(lab[part], axis=0) - colour)) < SAME_COLOUR:
+        if float(colour.delta_e(np.median(colour.srgb_to_lab(rgb[part]), axis=0), fabric)) < SAME_COLOUR:
             out[part] = _BOTTOM
