@@ -73,7 +73,7 @@ def cpu_processor():
     return proc
 
 
-APPAREL_PERSON = "persons/ccp/photos/0002.jpg"        # a CCP look: top, bottom, shoes, hair
+APPAREL_PERSON = "persons/ccp/photos/0002.jpg"        # a CCP look: jacket over a dress, shoes, hair
 APPAREL_PRODUCT = "cutouts/shop_saleor/images/saleor__saleor-white-plimsolls-1.jpg"   # a sneaker
 
 

@@ -144,7 +144,7 @@ def test_drag_keypoint_moves_dependent_box_but_not_locked_one(qtbot, tmp_path, p
     try:
         folder = Path(w.current_folder())
         before = load(folder)
-        top0, full0 = list(before.item("bottom").box), list(before.item("full").box)
+        shoes0, full0 = list(before.item("shoes").box), list(before.item("full").box)
         # lock the full box first (through the inspector, as an operator would)
         w.inspector.select_zone("full")
         w.inspector.lock.click()
@@ -158,15 +158,15 @@ def test_drag_keypoint_moves_dependent_box_but_not_locked_one(qtbot, tmp_path, p
         after = load(folder)
         dy = after.keypoint("left_ankle").y - before.keypoint("left_ankle").y
         assert dy == pytest.approx(60 / w.canvas.zoom, rel=0.15)
-        assert after.item("bottom").box != top0          # the dependent box followed
+        assert after.item("shoes").box != shoes0         # the dependent box followed
         assert after.item("full").box == full0           # the locked one did not
         # the overlay on screen shows the new box
-        qtbot.waitUntil(lambda: w.canvas.boxes["bottom"].box() == pytest.approx(after.item("bottom").box, abs=0.01),
+        qtbot.waitUntil(lambda: w.canvas.boxes["shoes"].box() == pytest.approx(after.item("shoes").box, abs=0.01),
                         timeout=3000)
         # undo restores exactly, redo again
         w.a_undo.trigger()
         assert load(folder).keypoint("left_ankle").y == before.keypoint("left_ankle").y
-        assert load(folder).item("bottom").box == top0
+        assert load(folder).item("shoes").box == shoes0
         w.a_redo.trigger()
         assert load(folder).to_dict() == after.to_dict()
     finally:

@@ -84,24 +84,25 @@ def test_garment_overlay_toggles_per_class_and_survives_edits(qtbot, tmp_path, p
 
 
 def test_fit_box_to_garment_from_the_keyboard_and_the_inspector(qtbot, tmp_path, processed_apparel):
+    # CCP 0002 wears a dress under a jacket (no bottom): the shoes are the garment refitted here
     w, folder = open_result(qtbot, tmp_path, processed_apparel["person"])
     try:
         labels = ResultFolder(folder).read_garments(load(folder))
-        ys, xs = np.nonzero(labels == CLASS_INDEX["bottom"])
-        w.inspector.select_zone("bottom")
-        assert w.inspector.zone == "bottom" and w.inspector.fit.isEnabled()
-        x0, y0, x1, y1 = load(folder).item("bottom").box
+        ys, xs = np.nonzero(labels == CLASS_INDEX["shoes"])
+        w.inspector.select_zone("shoes")
+        assert w.inspector.zone == "shoes" and w.inspector.fit.isEnabled()
+        x0, y0, x1, y1 = load(folder).item("shoes").box
         wrong = [x0, y0 + 0.5 * (y1 - y0), x1, y1]                          # lower half only
         for trigger in (lambda: QTest.keyClick(w, Qt.Key_G, Qt.ShiftModifier), w.inspector.fit.click):
-            w.view.apply(SetBox("bottom", wrong))
-            qtbot.waitUntil(lambda: load(folder).item("bottom").box[1] > y0 + 10, timeout=5000)
+            w.view.apply(SetBox("shoes", wrong))
+            qtbot.waitUntil(lambda: load(folder).item("shoes").box[1] > y0 + 10, timeout=5000)
             trigger()
-            qtbot.waitUntil(lambda: load(folder).item("bottom").box[1] <= ys.min(), timeout=5000)
-            fx0, fy0, fx1, fy1 = load(folder).item("bottom").box
+            qtbot.waitUntil(lambda: load(folder).item("shoes").box[1] <= ys.min(), timeout=5000)
+            fx0, fy0, fx1, fy1 = load(folder).item("shoes").box
             assert fx0 <= xs.min() and fx1 >= xs.max() and fy1 >= ys.max() * 0.98
-            qtbot.waitUntil(lambda: w.a_undo.text() == "Undo Fit the bottom box to the garment", timeout=5000)
+            qtbot.waitUntil(lambda: w.a_undo.text() == "Undo Fit the shoes box to the garment", timeout=5000)
         QTest.keyClick(w, Qt.Key_Z, Qt.ControlModifier)
-        qtbot.waitUntil(lambda: load(folder).item("bottom").box == pytest.approx(wrong, abs=0.01), timeout=5000)
+        qtbot.waitUntil(lambda: load(folder).item("shoes").box == pytest.approx(wrong, abs=0.01), timeout=5000)
     finally:
         w.shutdown()
 

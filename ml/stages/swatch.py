@@ -115,18 +115,15 @@ def _by_family(summary: list[tuple[float, np.ndarray]]) -> list[tuple[float, np.
     a dark cluster of the same hue (a blue canvas shoe: 33 % + 27 % blue beside a 40 % white
     sole) and must not lose to a smaller single cluster of another colour (measured on the 97
     labelled Magento photos: counting grey shades together too lost a pair of green shorts to
-    the shadows). Each family's colour is the share-weighted mean of its clusters."""
+    the shadows). A family's colour is its largest cluster's (a real shade, and stable: a
+    share-weighted mean of the shades moved with the decode's scale)."""
     fams: dict[object, list[tuple[float, np.ndarray]]] = {}
     for i, (share, lab) in enumerate(summary):
         fam = colour.family_from_lab(lab)
         # greys, whites and blacks stay apart: shadow and backdrop leaking into a region are
         # grey shades, and counting them together let them outvote a garment's colour
         fams.setdefault(i if fam in ("white", "gray", "black") else fam, []).append((share, lab))
-    out = []
-    for parts in fams.values():
-        tot = sum(sh for sh, _ in parts)
-        out.append((tot, sum(sh * lab for sh, lab in parts) / tot))
-    return out
+    return [(sum(sh for sh, _ in parts), max(parts, key=lambda t: t[0])[1]) for parts in fams.values()]
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0, attempts: int = 2) -> tuple[np.ndarray, np.ndarray]:
