@@ -12,7 +12,8 @@ Stages (milliseconds, median of ``--repeat`` runs after one warm-up run):
 * load: read + SHA-256 + decode for inference (JPEG: DCT-scaled 1/2..1/8) + working copy
 * person/product: the BlazePose person detector, which decides person vs product
 * pose: landmarks + person mask (person photos; the detector is in the column before)
-* garments: the garment parser (ml.garments), every photo
+* garments: the garment parser (ml.garments): person photos, and products whose routing it can change
+* category: the product-category classifier (ml.category; product photos)
 * segmentation: U2-Net-p (products) and mask refinement to full resolution (both)
 * crops, swatch (k-means), encode (mask.png, item images, swatches, result.json)
 * full decode: the full-resolution decode, on a background thread *during* the stages
@@ -34,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-STAGES = ("load", "person/product", "pose", "garments", "segmentation", "crops", "swatch", "encode")
+STAGES = ("load", "person/product", "pose", "garments", "segmentation", "crops", "category", "swatch", "encode")
 
 
 def _make_processor(device: str):
@@ -85,6 +86,7 @@ def measure(proc, acc: dict, photo: Path, out: Path, repeat: int) -> dict:
                 "garments": tm.get("garments", 0.0),
                 "segmentation": tm.get("segmentation", 0.0),
                 "crops": tm.get("crops", 0.0),
+                "category": tm.get("category", 0.0),
                 "swatch": tm.get("swatch", 0.0),
                 "encode": tm.get("write", 0.0),
             }
