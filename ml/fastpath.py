@@ -124,6 +124,15 @@ def plain_executor(device: torch.device | str) -> bool:
     return bool(torch._C._get_graph_executor_optimize())
 
 
+def settle(graph, *examples: torch.Tensor) -> None:
+    """Ready a loaded graph for its first photo: on the CPU (plain executor) nothing to do; where
+    the profiling executor runs (a GPU) its two specialising calls are paid here, at load."""
+    if plain_executor(examples[0].device if examples else "cpu"):
+        with torch.inference_mode():
+            for _ in range(2):
+                graph(*examples)
+
+
 def tracing():
     """Context for ``torch.jit.trace`` + ``freeze``: they need the optimising executor (it inlines
     the submodules' calls into one graph), whatever :func:`plain_executor` set for running."""

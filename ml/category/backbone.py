@@ -59,7 +59,7 @@ class Backbone:
             import sys
 
             from ml import graph_cache
-            from ml.fastpath import plain_executor, tracing
+            from ml.fastpath import settle, tracing
             from ml.runtime import tflite
             example = torch.zeros(1, INPUT_SIZE, INPUT_SIZE, 3, device=self.device)
 
@@ -72,10 +72,7 @@ class Backbone:
                                         code=(sys.modules[__name__], tflite))
             # a cache hit needs no TFLite parse: the eager module is made only for batches
             self._traced, _hit = graph_cache.cached(key, self.device, build)
-            if plain_executor(self.device):
-                with torch.no_grad():
-                    for _ in range(2):   # the profiling executor specialises during the first calls
-                        self._traced(example)
+            settle(self._traced, example)
 
     @property
     def module(self) -> _Features:

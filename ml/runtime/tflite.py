@@ -822,13 +822,8 @@ class TFLiteModel(torch.nn.Module):
             from ml import graph_cache
             key = _trace_key(self.source, self.device, self.input_shapes, self.requested_outputs)
             self._traced, _hit = graph_cache.cached(key, self.device, build)
-        from ml.fastpath import plain_executor
-        if plain_executor(self.device):
-            # TorchScript's profiling executor specialises the graph during the first two calls
-            # (each ~3x slower than later ones): pay that here, at load, not on the first photo.
-            with torch.inference_mode():
-                for _ in range(2):
-                    self._traced(*examples)
+        from ml.fastpath import settle
+        settle(self._traced, *examples)
 
     def predict(self, *inputs: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Convenience: numpy in (TFLite layout), numpy out, under ``torch.inference_mode``."""
@@ -878,16 +873,12 @@ def load_traced(path: str | Path, device: str | torch.device, input_shapes,
     (not cached, cache off, damaged, or ``input_shapes`` not the file's: then build it with
     ``TFLiteModel(path, device, outputs).enable_trace()``, which stores it)."""
     from ml import graph_cache
-    from ml.fastpath import plain_executor
+    from ml.fastpath import settle
     device = torch.device(device)
     graph = graph_cache.load(_trace_key(str(path), device, input_shapes, outputs), device)
     if graph is None:
         return None
-    if plain_executor(device):
-        examples = tuple(torch.zeros(s, device=device) for s in input_shapes)
-        with torch.inference_mode():
-            for _ in range(2):
-                graph(*examples)
+    settle(graph, *(torch.zeros(s, device=device) for s in input_shapes))
     return TracedTFLite(graph, device, input_shapes)
 
 

@@ -63,7 +63,7 @@ class BodyEvidence:
 
 
 def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
-                  seeded: PoseResult | None = None, garments=None) -> BodyEvidence:
+                  seeded: PoseResult | None = None) -> BodyEvidence:
     """Evidence from ``rgb`` (working copy) and the bool ``subject`` mask at its size."""
     from ml.stages.swatch import skin_model
     h, w = subject.shape
@@ -82,8 +82,6 @@ def body_evidence(rgb: np.ndarray, subject: np.ndarray, pose: PoseResult,
                       cut_both=bool(min(float(e.mean()) for e in edges) >= 0.02), colour=colourful,
                       limbs=float(seeded.support) if seeded is not None else 0.0,
                       limb_joints=int((seeded.keypoints.score >= VISIBLE).sum()) if seeded is not None else 0)
-    if garments is not None:
-        add_parser(ev, garments)
     return ev
 
 
