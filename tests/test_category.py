@@ -271,3 +271,43 @@ def test_train_category_bad_data_is_a_clear_error(tmp_path, capsys):
     from studio_app.cli import main
     assert main(["train", "category", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+def test_train_category_at_another_input_size_is_what_the_classifier_runs(tmp_path, monkeypatch):
+    """``--input-size`` (a speed lever): the head records the size, the classifier runs the
+    backbone and the cut-out at it; a size that would change the network's paddings is refused."""
+    data = SHARED_DATA / "train" / "products"
+    if not (data / "manifest.json").is_file():
+        pytest.skip("train/products not found")
+    require_weights("u2netp.onnx", "oidv4_ssd_mobilenetv2.tflite")
+    import hashlib
+
+    from ml import weights
+    from ml.category.inference import CategoryClassifier
+    from studio_app.cli import main
+    out = tmp_path / "run"
+    args = ["train", "category", "--data", str(data), "--out", str(out), "--max-photos", "4", "--steps", "2",
+            "--mask-size", "160", "--threads", "1", "--seed", "3"]
+    assert main(args + ["--input-size", "240"]) == 2             # 240 would shift the SAME paddings
+    assert main(args + ["--input-size", "172"]) == 0
+    from ml.category.model import load_head
+    _head, meta = load_head(out / "category_head.pt")
+    assert meta["backbone"]["input_size"] == 172
+
+    wdir = tmp_path / "weights"                  # the shipped weights with this head in place
+    wdir.mkdir()
+    for f in weights.weights_dir().iterdir():
+        if f.is_file() and f.name not in ("manifest.json", "category_head.pt"):
+            (wdir / f.name).symlink_to(f)
+    head = (out / "category_head.pt").read_bytes()
+    (wdir / "category_head.pt").write_bytes(head)
+    manifest = weights.manifest()
+    for m in manifest["models"]:
+        if m["id"] == "category_head":
+            m["sha256"] = hashlib.sha256(head).hexdigest()
+    (wdir / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("STUDIO_GRAPH_CACHE", str(tmp_path / "graphs"))
+    clf = CategoryClassifier(wdir, "cpu")
+    assert clf.input_size == 172 and clf.backbone.input_size == 172
+    res = clf.classify(np.full((300, 200, 3), 200, np.uint8), None)
+    assert res.name in CLASSES or res.name == OTHER

@@ -12,7 +12,9 @@ runtime), pruned to what the features need:
 
 The input is a square RGB crop of :data:`INPUT_SIZE` pixels scaled to [-1, 1]. 236 px (not
 the file's 300) is ~1.6x cheaper and keeps every stride-2 layer's input parity, hence the
-file's own SAME paddings, exactly as at 300.
+file's own SAME paddings, exactly as at 300; so does every size 300 - 32k
+(:func:`check_input_size`). A head records the size it was trained at, and the classifier
+runs the backbone at that size.
 """
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ _TAPS = ("FeatureExtractor/MobilenetV2/Conv_1/Relu6",
 FEATURE_DIM = 2 * 1280 + len(OID_CLASSES)
 
 
+def check_input_size(size: int) -> int:
+    """``size`` when it keeps the file's stride-2 parities (300 - 32k, >= 108), else ValueError."""
+    size = int(size)
+    if size < 108 or (300 - size) % 32:
+        raise ValueError(f"backbone input size {size} would change the network's paddings: "
+                         "use 300 - 32k (268, 236, 204, 172, ...)")
+    return size
+
+
 class _Features(torch.nn.Module):
     def __init__(self, net):
         super().__init__()
@@ -49,9 +60,10 @@ class Backbone:
     """``features(batch)``: N x :data:`FEATURE_DIM` float32 for uint8 RGB crops N x S x S x 3."""
 
     def __init__(self, weights_dir: str | Path | None = None, device: torch.device | str = "cpu",
-                 trace: bool = True):
+                 trace: bool = True, input_size: int = INPUT_SIZE):
         from ml import weights
         self.device = torch.device(device)
+        self.input_size = check_input_size(input_size)
         self.path = weights.verify(MODEL_ID, weights_dir)
         self._module: _Features | None = None
         self._traced = None
@@ -61,7 +73,7 @@ class Backbone:
             from ml import graph_cache
             from ml.fastpath import settle, tracing
             from ml.runtime import tflite
-            example = torch.zeros(1, INPUT_SIZE, INPUT_SIZE, 3, device=self.device)
+            example = torch.zeros(1, self.input_size, self.input_size, 3, device=self.device)
 
             def build():
                 with torch.no_grad(), tracing():

@@ -19,10 +19,10 @@ from ml.category import data, views
 EVAL_VIEWS = ("white", "own_background")
 
 
-def _views(rec: data.Record, rgb: np.ndarray, mask: np.ndarray, seed: int) -> list[np.ndarray]:
+def _views(rec: data.Record, rgb: np.ndarray, mask: np.ndarray, seed: int, size: int) -> list[np.ndarray]:
     if rec.split == "train":
-        return views.training_views(rgb, mask, seed)
-    return [views.compose(rgb, mask), views.compose(rgb, mask, use_mask=False)]
+        return views.training_views(rgb, mask, seed, size)
+    return [views.compose(rgb, mask, size=size), views.compose(rgb, mask, size=size, use_mask=False)]
 
 
 def feature_path(cache: Path, tag: str, rec: data.Record) -> Path:
@@ -45,7 +45,7 @@ def build(recs: list[data.Record], cache: Path, backbone, segmenter, tag: str,
                     raise FileNotFoundError(f"no cached mask for {rec.rel} and no segmenter given")
                 mask = data.compute_mask(segmenter, rgb)
                 _write_png(mp, mask)
-            feats = np.concatenate([backbone.features(v[None]) for v in _views(rec, rgb, mask, i)])
+            feats = np.concatenate([backbone.features(v[None]) for v in _views(rec, rgb, mask, i, backbone.input_size)])
             buf = io.BytesIO()
             np.save(buf, feats.astype(np.float16))
             fp.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ml.category import OTHER, UNCERTAIN_REASON
-from ml.category.backbone import MODEL_ID, Backbone
+from ml.category.backbone import INPUT_SIZE, MODEL_ID, Backbone
 from ml.category.model import HEAD_ID, load_head
 from ml.category.views import compose
 
@@ -52,7 +52,8 @@ class CategoryClassifier:
         self.classes = list(meta["classes"])
         self.threshold = float(meta["threshold"])
         self.temperature = float(meta["temperature"])
-        self.backbone = Backbone(weights_dir, self.device)
+        self.input_size = int(meta["backbone"].get("input_size", INPUT_SIZE))   # what the head was trained at
+        self.backbone = Backbone(weights_dir, self.device, input_size=self.input_size)
 
     @torch.inference_mode()
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
@@ -70,11 +71,11 @@ class CategoryClassifier:
         of similar size, nothing else big); else the largest part alone (scattered blobs of a
         pattern stay `other`). Classifying one shoe of a pair alone took 8 of 40 dev
         shoes to headwear, sports gear or `other`."""
-        whole = self.probabilities(compose(rgb, mask)[None])[0]
+        whole = self.probabilities(compose(rgb, mask, size=self.input_size)[None])[0]
         parts = _largest_objects(mask) if mask is not None else []
         if len(parts) < 2:
             return self._result(whole, [])
-        probs = self.probabilities(np.stack([compose(rgb, part) for part in parts]))
+        probs = self.probabilities(np.stack([compose(rgb, part, size=self.input_size) for part in parts]))
         (first, second), sure = (int(np.argmax(q)) for q in probs), max(SURE_PART, self.threshold)
         if first != second and min(float(q.max()) for q in probs) >= sure:
             return self._result(probs[0], [f"several different products in the photo ({self.classes[first]} "

@@ -70,7 +70,7 @@ def _negative_features(backbone, cache: Path, tag: str, n: int, seed: int) -> np
             c, d = sorted(rng.integers(0, img.shape[1], 2))
             m[a:max(b, a + 40), c:max(d, c + 40)] = 255
             mask = m
-        feats.append(backbone.features(views.compose(img, mask)[None])[0])
+        feats.append(backbone.features(views.compose(img, mask, size=backbone.input_size)[None])[0])
     arr = np.stack(feats).astype(np.float32)
     p.parent.mkdir(parents=True, exist_ok=True)
     np.save(p, arr)
@@ -115,7 +115,8 @@ def _class_weights(y: np.ndarray) -> torch.Tensor:
 def train(data_root: str | Path, out: str | Path, *, tiers: Sequence[str] = data.PERMISSIVE,
           epochs: int = 80, batch_size: int = 256, lr: float = 2e-3, seed: int = 0,
           device: str = "auto", resume: bool = False, max_photos: int | None = None,
-          max_steps: int | None = None, mask_size: int = 320, per_class: int | None = None, dev_per_class: int | None = None, cache: str | Path | None = None,
+          max_steps: int | None = None, mask_size: int = 320, per_class: int | None = None,
+          dev_per_class: int | None = None, cache: str | Path | None = None, input_size: int = INPUT_SIZE,
           n_negatives: int = 420, say: Callable[[str], None] = print, command: str = "") -> dict:
     from ml.device import resolve_device
     from ml.stages.segment import ProductSegmenter
@@ -137,9 +138,9 @@ def train(data_root: str | Path, out: str | Path, *, tiers: Sequence[str] = data
     say(f"{len(train_recs)} training and {len(dev_recs)} dev photos ({', '.join(tiers)}); device {dev}")
 
     t0 = time.monotonic()
-    backbone = Backbone(None, dev)
+    backbone = Backbone(None, dev, input_size=input_size)
     segmenter = ProductSegmenter(None, dev, input_size=mask_size)
-    tag = f"{MODEL_ID}-{INPUT_SIZE}-m{mask_size}"
+    tag = f"{MODEL_ID}-{input_size}-m{mask_size}"
 
     def show(i: int, n: int, rel: str) -> None:
         if i % 25 == 0 or i == n:
@@ -189,10 +190,11 @@ def train(data_root: str | Path, out: str | Path, *, tiers: Sequence[str] = data
                 "temperature, threshold and metrics", "licence_tiers": list(tiers),
                 "photos": {"train": len(ftr), "dev": len(fdev)}, "views": list(views.VIEW_NAMES),
                 "seed": seed, "epochs": epochs, "iterations": res.iteration, "mask_input_size": mask_size,
+                "input_size": input_size,
                 "cache_seconds": round(cache_s, 1), "seconds": round(time.monotonic() - t0, 1),
                 "dev": report["summary"]}
     save_head(out / "category_head.pt", head, classes=CLASSES,
-              backbone={"id": MODEL_ID, "sha256": weights.entry(MODEL_ID)["sha256"], "input_size": INPUT_SIZE},
+              backbone={"id": MODEL_ID, "sha256": weights.entry(MODEL_ID)["sha256"], "input_size": input_size},
               threshold=report["threshold"], temperature=report["temperature"], training=training)
     from ml.atomic import write_json
     write_json(out / "report.json", {"training": training, **report})
@@ -216,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--mask-size", type=int, default=320, help="U2-Net-p input size for the cut-outs")
+    p.add_argument("--input-size", type=int, default=INPUT_SIZE,
+                   help="backbone input side in px (300 - 32k: 268, 236, 204, ...); the head records it")
     p.add_argument("--cache", help="feature cache folder (default: <out>/cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -235,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = train(args.data, args.out, tiers=[t.strip() for t in args.tiers.split(",") if t.strip()],
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                     device=args.device, resume=args.resume, max_photos=args.max_photos,
-                    max_steps=args.steps, mask_size=args.mask_size, per_class=args.per_class, dev_per_class=args.dev_per_class, cache=args.cache,
+                    max_steps=args.steps, mask_size=args.mask_size, per_class=args.per_class,
+                    dev_per_class=args.dev_per_class, cache=args.cache, input_size=args.input_size,
                     say=lambda s: print(s, flush=True),
                     command="studio-catalog train category " + shlex.join(argv))
         print(json.dumps(res, indent=2))

@@ -90,13 +90,14 @@ def compose(rgb: np.ndarray, mask: np.ndarray | None, background=WHITE, size: in
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
 
 
-def training_views(rgb: np.ndarray, mask: np.ndarray | None, k: int = 0) -> list[np.ndarray]:
+def training_views(rgb: np.ndarray, mask: np.ndarray | None, k: int = 0,
+                   size: int = INPUT_SIZE) -> list[np.ndarray]:
     """The views whose features one training photo contributes (:data:`VIEW_NAMES`): on
     white, mirrored on white, mirrored on grey sweep ``k % 3``, and the plain box crop with
     the photo's own background (so a failed mask at inference is not out of distribution)."""
-    white = compose(rgb, mask)
-    sweep = compose(rgb, mask, background=SWEEPS[k % len(SWEEPS)])
-    return [white, white[:, ::-1].copy(), sweep[:, ::-1].copy(), compose(rgb, mask, use_mask=False)]
+    white = compose(rgb, mask, size=size)
+    sweep = compose(rgb, mask, background=SWEEPS[k % len(SWEEPS)], size=size)
+    return [white, white[:, ::-1].copy(), sweep[:, ::-1].copy(), compose(rgb, mask, size=size, use_mask=False)]
 
 
 VIEW_NAMES = ("white", "white_flip", "sweep_flip", "own_background")
