@@ -108,14 +108,19 @@ class Pipeline:
             return GarmentParser(self.weights_dir, str(self.device))
         return self._optional("_garments", build, "garment parser")
 
-    def warm_up(self) -> None:
-        """Load every model now (the GUI calls this on its worker thread at start) and import
-        the stages, so the first photo is not slower than the rest. The frozen graphs come
-        from the on-disk cache (:mod:`ml.graph_cache`) after the first start."""
-        _ = self.pose, self.segmenter, self.categoriser
-        if not isinstance(self.garment_parser, str):
-            self.garment_parser.warm_up()
+    def warm_up(self, optional: bool = True) -> None:
+        """Load the models now and import the stages, so the first photo is not slower than
+        the rest. ``optional=False``: only the two every photo needs (pose, segmentation; a
+        missing one fails here); the category classifier and the garment parser then load on
+        first use (the app's child process loads them once it is idle, so a first product photo
+        does not wait for the parser it skips). The frozen graphs come from the on-disk cache
+        (:mod:`ml.graph_cache`) after the first start."""
+        _ = self.pose, self.segmenter
         from ml.stages import crops, product, segment, swatch  # noqa: F401
+        if optional:
+            _ = self.categoriser
+            if not isinstance(self.garment_parser, str):
+                self.garment_parser.warm_up()
 
     @property
     def engines(self) -> dict[str, str]:
@@ -164,7 +169,7 @@ class Pipeline:
         if force_kind is None and classify.parser_needed(pose, ev):
             got = parse()
             if got is not None:
-                classify.add_parser(ev, got)
+                classify.add_parser(ev, got, work)
         decision = classify.decide_kind(pose, ev)
         if force_kind is not None:
             decision = classify.KindDecision(force_kind, 1.0, "chosen by the operator",

@@ -78,6 +78,45 @@ def test_engine_that_cannot_load_is_reported(tmp_path):
         IsolatedProcessor(device="cpu", weights_dir=tmp_path, pose_engine="no_such.pth", seg_engine="u2netp")
 
 
+def test_a_prestart_for_other_engines_stops_the_early_child(tmp_path, tiny_weights):
+    """`studio-catalog gui` starts a child with the default engines before it reads Settings; when
+    Settings name other engines the app prestarts those, and the early child must not linger
+    (a second process holding the models)."""
+    import dataclasses
+
+    from studio_app.core import isolated
+    from studio_app.core.processor import ProcessorSpec
+    early = ProcessorSpec(device="cpu", weights_dir=str(tiny_weights), pose_engine="op_tiny.pth",
+                          seg_engine="u2netp", isolated=True, cpu_threads=1)
+    early.prestart()
+    first = next(iter(isolated._PRESTARTED.values()))
+    pid = first.pid
+    chosen = dataclasses.replace(early, seg_engine="shop_yolact.pth")
+    chosen.prestart()
+    try:
+        assert len(isolated._PRESTARTED) == 1 and first.pid is None
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            if open(f"/proc/{pid}/stat").read().split()[2] == "Z":    # exited, not yet reaped
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the early child is still running")
+        proc = chosen.build()
+        try:
+            assert proc.engines.get("segmentation") == "shop_yolact.pth"
+        finally:
+            proc.close()
+    finally:
+        for p in list(isolated._PRESTARTED.values()):
+            p.discard()
+        isolated._PRESTARTED.clear()
+
+
 def test_prestarted_child_is_adopted_by_the_first_build(tmp_path, tiny_weights):
     """The app starts the models' child at launch (ProcessorSpec.prestart) so it loads while the
     window is built; the Studio's build() then takes that very child instead of starting another."""

@@ -41,14 +41,18 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
             configure_cpu_threads(threads)
         from studio_app.core.processing import Processor
         proc = Processor(**options)
-        proc.pipeline.warm_up()
+        proc.pipeline.warm_up(optional=False)     # the rest once idle (below) or on first use
         from ml.device import describe
         conn.send(("ready", describe(proc.pipeline.device), dict(proc.pipeline.engines)))
     except BaseException as exc:  # missing weights, bad checkpoint, CUDA asked but absent
         conn.send(("load_failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)))
         return
+    warm = False
     while True:
         try:
+            if not warm and not conn.poll(0.25):     # nothing asked yet: load the optional models
+                proc.pipeline.warm_up()
+                warm = True
             msg = conn.recv()
         except (EOFError, OSError):
             return                                   # the parent went away
@@ -79,10 +83,15 @@ _PRESTART_LOCK = threading.Lock()
 
 def prestart(**options) -> None:
     """Start the child for these options now, without waiting for it: the first
-    ``IsolatedProcessor(**options)`` adopts it. The app calls this first thing at launch, so the
-    child imports torch and loads the models while the window is being built."""
+    ``IsolatedProcessor(**options)`` adopts it. ``studio-catalog gui`` calls this first thing, with
+    the default engines, before it imports Qt, so the child imports torch and loads the models
+    while the window is being built; the app calls it again once it has read its settings. One
+    child waits at a time: a prestarted child for other options (the operator chose other
+    engines) is stopped."""
     with _PRESTART_LOCK:
         key = _options_key(options)
+        for other in [k for k in _PRESTARTED if k != key]:
+            _PRESTARTED.pop(other).discard()
         if key not in _PRESTARTED:
             _PRESTARTED[key] = IsolatedProcessor(**options, wait=False)
 
@@ -160,6 +169,16 @@ class IsolatedProcessor:
 
     def describe(self) -> str:
         return self.device_text
+
+    def discard(self) -> None:
+        """Stop a child nobody has used (it may still be loading, so it is not asked politely)."""
+        p, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if p is None:
+            return
+        p.terminate()
+        p.join(1.0)
+        conn.close()
 
     def close(self, timeout: float = 5.0) -> None:
         p, conn = self._proc, self._conn

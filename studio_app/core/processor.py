@@ -16,7 +16,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 from ml.types import Cancelled
 
-__all__ = ["Cancelled", "Processor", "ProcessorSpec", "ProgressFn", "CancelFn", "default_threads"]
+__all__ = ["Cancelled", "Processor", "ProcessorSpec", "ProgressFn", "CancelFn", "app_spec", "default_threads"]
 
 ProgressFn = Callable[[str, float], None]     # (stage, fraction of this photo)
 CancelFn = Callable[[], bool]
@@ -91,6 +91,15 @@ class ProcessorSpec:
     def weights_path(self) -> Path:
         from ml.weights import weights_dir
         return Path(self.weights_dir) if self.weights_dir else Path(weights_dir())
+
+
+def app_spec(device: str = "auto", pose_engine: str = "blazepose", seg_engine: str = "u2netp",
+             isolated: bool = True, weights_dir: str | None = None) -> ProcessorSpec:
+    """The desktop app's processor: by default the models run in a child process (``isolated``),
+    so the pipeline's Python never competes with the window for the GIL; one core is left to the
+    window. Qt-free, so ``studio-catalog gui`` can start that child before it imports Qt."""
+    return ProcessorSpec(device=device, pose_engine=pose_engine, seg_engine=seg_engine, isolated=isolated,
+                         weights_dir=str(weights_dir) if weights_dir else None, cpu_threads=default_threads())
 
 
 def describe(processor) -> str:

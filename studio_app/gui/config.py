@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
-from studio_app.core.processor import ProcessorSpec, default_threads
+from studio_app.core.processor import app_spec
 
 
 def engine_settings(settings: QSettings) -> tuple[str, str]:
@@ -15,9 +15,4 @@ def engine_settings(settings: QSettings) -> tuple[str, str]:
             settings.value("seg_engine", BUILTIN_SEG, str) or BUILTIN_SEG)
 
 
-def processor_spec(device: str = "auto", pose_engine: str = "blazepose", seg_engine: str = "u2netp",
-                   isolated: bool = True, weights_dir: str | None = None) -> ProcessorSpec:
-    """The app's processor: by default the models run in a child process (``isolated``), so the
-    pipeline's Python never competes with the window for the GIL; one core is left to the window."""
-    return ProcessorSpec(device=device, pose_engine=pose_engine, seg_engine=seg_engine, isolated=isolated,
-                         weights_dir=str(weights_dir) if weights_dir else None, cpu_threads=default_threads())
+processor_spec = app_spec      # the app's processor (studio_app.core.processor.app_spec)

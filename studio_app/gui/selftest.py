@@ -94,15 +94,14 @@ def run_self_test(out: Path, photo: Path, *, device: str = "auto", timeout: floa
         if not photo.is_file():
             raise SelfTestError(f"the test photo {photo} does not exist")
         out.mkdir(parents=True, exist_ok=True)
+        from studio_app.core.processor import app_spec
+        spec = app_spec(device)
+        spec.prestart()                    # as `studio-catalog gui` does, before Qt is imported
         from PySide6.QtCore import QSettings, QTimer
         from PySide6.QtWidgets import QApplication
 
         from .app import make_app
-        from .config import processor_spec
         from .main_window import MainWindow
-
-        spec = processor_spec(device)
-        spec.prestart()                    # as the app does at launch
         app = make_app([])
         settings = QSettings(str(out / "selftest-settings.ini"), QSettings.IniFormat)
         failures: list[str] = []
