@@ -315,7 +315,7 @@ class Pipeline:
             box = c_box(it.box)
             if kind == "person" and c_garments is not None:
                 from ml.stages.garment_zones import swatch_region
-                region = swatch_region(c_garments, it.zone, box)
+                region = swatch_stage.without_skin(c_rgb, swatch_region(c_garments, it.zone, box), box, c_kp)
             elif kind == "person":
                 region = swatch_stage.garment_region(c_rgb, c_mask, box, c_kp, zone=it.zone)
             else:

@@ -14,7 +14,7 @@ import pytest
 
 from ml.garments import CLASSES
 from ml.garments.labels import CCP_TO_CLASS, ccp_lookup
-from tests.conftest import DEV, SHARED_DATA, require_weights
+from tests.conftest import DEV, SHARED_DATA, dev_file, require_weights
 
 CCP_DEV = DEV / "persons" / "ccp"
 CCP_TRAIN = SHARED_DATA / "train" / "ccp"
@@ -181,3 +181,33 @@ def test_a_version_1_document_loads_saves_and_exports(tmp_path):
     assert load(folder).items[0].box == [100, 120, 450, 600]
     rep = export([folder.parent], "generic", tmp_path / "catalog")
     assert rep.ok and rep.documents_exported == 1 and rep.written, rep
+
+
+def test_a_worn_bra_tops_swatch_is_its_colour_not_the_midriff(cpu_processor, tmp_path):
+    """Magento wb03-red_main: a red sports bra on a model. The parser gives some of the midriff
+    the top's label; the swatch must be the garment's red, not the skin's brown."""
+    require_weights("garments_u2netp.pt")
+    from studio_app.core.result import load
+    photo = dev_file("products/magento_luma/wb03-red_main.jpg")
+    out = cpu_processor.process(photo, tmp_path)
+    assert out.ok, out.error
+    doc = load(out.folder)
+    assert doc.kind == "person"
+    top = doc.item("top")
+    assert top is not None and top.swatch is not None
+    assert top.swatch.family == "red", top.swatch
+
+
+def test_skin_is_taken_out_of_a_garment_region_unless_it_is_most_of_it():
+    """``without_skin``: skin pixels inside a garment's region go; a skin-coloured garment
+    (most of its pixels skin-like) keeps them all."""
+    from ml.stages.swatch import without_skin
+    skin, red = (224, 172, 140), (200, 30, 40)
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    rgb[:] = red
+    rgb[80:100, :] = skin                       # a strip of midriff under the top (a fifth)
+    region = np.ones((100, 100), bool)
+    out = without_skin(rgb, region, (0, 0, 100, 100), None)
+    assert not out[80:, :].any() and out[:80, :].all()
+    beige = np.full((100, 100, 3), skin, np.uint8)
+    assert without_skin(beige, region, (0, 0, 100, 100), None).all()

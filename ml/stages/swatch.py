@@ -321,6 +321,32 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
     return out
 
 
+def without_skin(rgb: np.ndarray, region: np.ndarray, box, keypoints: Keypoints | None,
+                 keep: float = 0.5) -> np.ndarray:
+    """``region`` (bool, ``rgb``'s size: a garment's pixels from the garment map) minus the skin
+    inside ``box`` (:func:`skin_model`, calibrated on the face when there is one): the parser
+    gives a garment's label to some skin at its edges, and a red bra's swatch came out the
+    midriff's brown. Skin-coloured blobs that are most of the garment stay (as in
+    :func:`garment_region`), and when removing skin would leave less than ``keep`` of the
+    pixels (a beige or nude garment) the region is returned as it is."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = _clip_box(box, w, h)
+    if x1 <= x0 or y1 <= y0:
+        return region
+    part = region[y0:y1, x0:x1]
+    total = int(part.sum())
+    if total == 0:
+        return region
+    skin = skin_model(rgb, keypoints)(rgb[y0:y1, x0:x1]) & part
+    skin = _drop_garment_blobs(skin, part)
+    n_skin = int(skin.sum())
+    if n_skin == 0 or total - n_skin < keep * total:
+        return region
+    out = region.copy()
+    out[y0:y1, x0:x1] = part & ~skin
+    return out
+
+
 def _mask_crop(person_mask: np.ndarray, box, image_size, size) -> np.ndarray:
     """The person mask (any size, uint8/bool/float) under ``box`` (source pixels), as a bool
     image of ``size`` = (w, h)."""
