@@ -29,6 +29,7 @@ MIXED_DE = 25.0      # ... unless the runner-up colour is this close to it
 MIN_PIXELS = 16      # fewer pixels than this: no colour is measured
 KP_THR = 0.3
 REGION_WORK = 640    # garment regions are computed on the box at most this large
+SKIN_WORK = 320      # a garment's skin is found on its box at most this large
 SKIN_BLOB_MAX = 0.3  # a skin-coloured blob this large a share of the zone is a garment
 
 
@@ -334,12 +335,24 @@ def without_skin(rgb: np.ndarray, region: np.ndarray, box, keypoints: Keypoints 
     if x1 <= x0 or y1 <= y0:
         return region
     part = region[y0:y1, x0:x1]
-    total = int(part.sum())
-    if total == 0:
+    if not part.any():
         return region
-    skin = skin_model(rgb, keypoints)(rgb[y0:y1, x0:x1]) & part
+    # the skin test runs on the box at most SKIN_WORK px (integer-factor average), its mask
+    # is scaled back with nearest neighbours: ~2 ms a zone instead of ~20 on a 24-MP photo
+    bh, bw = part.shape
+    f = max(1, math.ceil(max(bw, bh) / SKIN_WORK))
+    sub = rgb[y0:y1, x0:x1]
+    if f > 1 and bw >= f and bh >= f:
+        th, tw = bh - bh % f, bw - bw % f
+        sub = cv2.resize(sub[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA)
+        skin = cv2.resize(skin_model(rgb, keypoints)(sub).astype(np.uint8), (tw, th),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
+        skin = np.pad(skin, ((0, bh - th), (0, bw - tw)))
+    else:
+        skin = skin_model(rgb, keypoints)(sub)
+    skin &= part
     skin = _drop_garment_blobs(skin, part)
-    n_skin = int(skin.sum())
+    total, n_skin = int(part.sum()), int(skin.sum())
     if n_skin == 0 or total - n_skin < keep * total:
         return region
     out = region.copy()

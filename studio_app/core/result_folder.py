@@ -115,9 +115,14 @@ def is_binary_mask(a: np.ndarray) -> bool:
 
 
 def encode_label_map(path: Path, labels: np.ndarray) -> None:
-    """Atomic 8-bit PNG of a label map (run-length strategy: fast on large flat regions)."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    """Atomic 8-bit PNG of a label map: run-length strategy (fast on large flat regions) and the
+    "up" filter only (a map scaled up from the working size repeats its rows, which "up" turns
+    into zeros): a 24-MP map in ~55 ms instead of ~180 ms with libpng's adaptive filter choice,
+    the same size."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):        # OpenCV >= 4.11
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8), params)
     if not ok:
         raise OSError(f"could not encode {path.name}")
     atomic.write_bytes(path, buf.tobytes())
@@ -144,7 +149,11 @@ def encode_image(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> No
 
 
 def cap_side(img: np.ndarray, side: int = ITEM_MAX_SIDE) -> np.ndarray:
-    """Downscale (never up) so the long side is at most ``side`` (area averaging)."""
+    """Downscale (never up) so the long side is at most ``side``: integer-factor area averaging
+    (OpenCV's fast path), then the remaining < 2x bilinearly. A fractional INTER_AREA step on a
+    24-MP crop took 25-55 ms per item; bilinear for the last < 2x takes 4-14 ms and differs
+    from it by 55-59 dB PSNR on the benchmark's 24-MP person (item images are previews; exports
+    render from the original)."""
     h, w = img.shape[:2]
     s = side / max(h, w)
     if s >= 1:
@@ -152,11 +161,9 @@ def cap_side(img: np.ndarray, side: int = ITEM_MAX_SIDE) -> np.ndarray:
     size = (max(1, round(w * s)), max(1, round(h * s)))
     f = int(1.0 / s)
     if f >= 2 and h >= 2 * f and w >= 2 * f:
-        # integer-factor area averaging first (OpenCV's fast path), then the remaining < 2x:
-        # ~2.5x faster than one fractional area resize, within 0.2 grey levels of it.
         hh, ww = h - h % f, w - w % f
         img = cv2.resize(img[:hh, :ww], (ww // f, hh // f), interpolation=cv2.INTER_AREA)
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
 
 def render_item(rgb: np.ndarray, mask: np.ndarray, item_zone: str, box) -> np.ndarray:
