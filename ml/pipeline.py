@@ -331,7 +331,6 @@ class Pipeline:
         if category_job is not None:
             t = time.perf_counter()
             got, timings["category"], cat_warnings, cat_review = category_job.result()
-            category_job = None
             timings["category_wait"] = time.perf_counter() - t     # what it added to this photo
             if items:
                 warnings.extend(cat_warnings)

@@ -105,7 +105,7 @@ def add_parser(ev: BodyEvidence, garments, rgb: np.ndarray | None = None) -> Bod
 def _skin_coloured(rgb: np.ndarray, labels: np.ndarray) -> float:
     """Share of the parser's skin pixels whose colour lies in the generic skin range."""
     from ml.garments import CLASSES
-    from ml.stages.swatch import _CB_RANGE, _CR_RANGE
+    from ml.stages.swatch import in_skin_range
     h, w = labels.shape
     s = min(1.0, 256 / max(h, w))
     size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -114,10 +114,7 @@ def _skin_coloured(rgb: np.ndarray, labels: np.ndarray) -> float:
     if n == 0:
         return 0.0
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    crcb = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)[..., 1:][skin].astype(np.float32)
-    ok = ((crcb[:, 0] >= _CR_RANGE[0]) & (crcb[:, 0] <= _CR_RANGE[1])
-          & (crcb[:, 1] >= _CB_RANGE[0]) & (crcb[:, 1] <= _CB_RANGE[1]))
-    return float(ok.mean())
+    return float(in_skin_range(small)[skin].mean())
 
 
 def parser_needed(pose: PoseResult, ev: BodyEvidence) -> bool:

@@ -180,6 +180,15 @@ _CR_RANGE = (131.0, 178.0)
 _CB_RANGE = (74.0, 130.0)
 
 
+def in_skin_range(rgb: np.ndarray) -> np.ndarray:
+    """Bool mask (``rgb``'s HxW) of the pixels whose colour can be skin at all: the generic YCrCb
+    range alone (looser than :func:`skin_model`, which also limits hue and saturation or
+    calibrates on the face)."""
+    crcb = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2YCrCb)[..., 1:]
+    return ((crcb[..., 0] >= _CR_RANGE[0]) & (crcb[..., 0] <= _CR_RANGE[1])
+            & (crcb[..., 1] >= _CB_RANGE[0]) & (crcb[..., 1] <= _CB_RANGE[1]))
+
+
 def _vis(kp: Keypoints, name: str, w: int, h: int) -> bool:
     if kp is None or kp.score[KP[name]] < KP_THR:
         return False

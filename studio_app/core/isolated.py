@@ -51,8 +51,11 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
     while True:
         try:
             if not warm and not conn.poll(0.25):     # nothing asked yet: load the optional models
-                proc.pipeline.warm_up()
                 warm = True
+                try:
+                    proc.pipeline.warm_up()
+                except Exception:       # the photo that needs the model reports it (a warning)
+                    pass
             msg = conn.recv()
         except (EOFError, OSError):
             return                                   # the parent went away
