@@ -246,15 +246,20 @@ def test_bad_category_framing_names_the_field():
 
 # ---- training command ----------------------------------------------------------------------
 
-def test_train_category_two_steps_then_resume(tmp_path, capsys):
+def _tiny_training(out: Path) -> list[str]:
+    """A two-step `train category` command line on four photos (skips without the data)."""
     data = SHARED_DATA / "train" / "products"
     if not (data / "manifest.json").is_file():
         pytest.skip("train/products not found")
     require_weights("u2netp.onnx", "oidv4_ssd_mobilenetv2.tflite")
+    return ["train", "category", "--data", str(data), "--out", str(out), "--max-photos", "4", "--steps", "2",
+            "--mask-size", "160", "--threads", "1", "--seed", "3"]
+
+
+def test_train_category_two_steps_then_resume(tmp_path, capsys):
     from studio_app.cli import main
     out = tmp_path / "run"
-    args = ["train", "category", "--data", str(data), "--out", str(out), "--max-photos", "4", "--steps", "2",
-            "--mask-size", "160", "--threads", "1", "--seed", "3"]
+    args = _tiny_training(out)
     assert main(args) == 0
     assert (out / "last.pth").is_file() and (out / "category_head.pt").is_file()
     from ml.category.model import load_head
@@ -276,18 +281,13 @@ def test_train_category_bad_data_is_a_clear_error(tmp_path, capsys):
 def test_train_category_at_another_input_size_is_what_the_classifier_runs(tmp_path, monkeypatch):
     """``--input-size`` (a speed lever): the head records the size, the classifier runs the
     backbone and the cut-out at it; a size that would change the network's paddings is refused."""
-    data = SHARED_DATA / "train" / "products"
-    if not (data / "manifest.json").is_file():
-        pytest.skip("train/products not found")
-    require_weights("u2netp.onnx", "oidv4_ssd_mobilenetv2.tflite")
     import hashlib
 
     from ml import weights
     from ml.category.inference import CategoryClassifier
     from studio_app.cli import main
     out = tmp_path / "run"
-    args = ["train", "category", "--data", str(data), "--out", str(out), "--max-photos", "4", "--steps", "2",
-            "--mask-size", "160", "--threads", "1", "--seed", "3"]
+    args = _tiny_training(out)
     assert main(args + ["--input-size", "240"]) == 2             # 240 would shift the SAME paddings
     assert main(args + ["--input-size", "172"]) == 0
     from ml.category.model import load_head
