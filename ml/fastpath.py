@@ -4,6 +4,10 @@
   ``torch.jit.trace`` + ``torch.jit.freeze`` (constant-folded graph, oneDNN-fused conv+ReLU).
   Measured on U2-Net-p 320x320, one thread: eager NCHW ~1.16 s CPU, channels_last ~0.73 s,
   channels_last traced+frozen ~0.63 s; outputs equal to 1e-5.
+* CPU with native bf16 (AMX or AVX512-BF16, :func:`cpu_bf16`): the same in bfloat16 weights and
+  activations. Measured on U2-Net-p 320x320 (AMX CPU): 1 thread 0.50 -> 0.16 s, 2 threads
+  0.30 -> 0.15 s; saliency maps within 0.035 (mean 0.001) of fp32. CPUs without it stay fp32
+  (bf16 would be emulated there, slower).
 * CUDA: the same, plus half precision (fp16) weights; the wrapper casts the input to fp16
   and the outputs back to float32, so callers see the same dtypes as on the CPU.
   cuDNN autotuning (``benchmark``) is switched on for the fixed input shapes.
@@ -15,11 +19,12 @@ fusion); with the plain one the first photo runs at full speed and no warm-up ca
 (measured: U2-Net-p first call 0.50 s, later 0.46 s; BlazePose detector 0.05 vs 0.03 s).
 
 A module is only replaced when its traced outputs agree with the eager ones on a random
-input (fp32: 1e-3 absolute, fp16: 2e-2); otherwise the eager module is kept, so a tracing
+input (fp32: 1e-3 absolute; fp16/bf16: 2e-2 / 6e-2 of the output's range, at least 1); otherwise the eager module is kept, so a tracing
 problem can cost speed but never correctness.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
@@ -53,27 +58,62 @@ def _outputs(y) -> list[torch.Tensor]:
     return list(y) if isinstance(y, (tuple, list)) else [y]
 
 
+def cpu_bf16() -> bool:
+    """Whether networks on the CPU run in bfloat16: where the CPU computes it natively (AMX tiles
+    or AVX512-BF16), unless ``STUDIO_CPU_BF16=0`` (``=1`` forces it)."""
+    env = os.environ.get("STUDIO_CPU_BF16")
+    if env is not None and env.strip() != "":
+        return env.strip().lower() not in ("0", "false", "no", "off")
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        try:
+            if getattr(cpu, probe)():
+                return True
+        except Exception:            # an older torch without the probe: stay fp32
+            continue
+    return False
+
+
+def precision(device: torch.device | str, half: bool | None = None, bf16: bool | None = None) -> str:
+    """The arithmetic :func:`accelerate` uses on ``device``: "fp16" (CUDA), "bf16" (a CPU with
+    native bf16, :func:`cpu_bf16`) or "fp32". ``half``/``bf16`` force a choice when not None."""
+    device = torch.device(device)
+    if half is None:
+        half = device.type == "cuda"
+    if half:
+        return "fp16"
+    if bf16 is None:
+        bf16 = device.type == "cpu" and cpu_bf16()
+    return "bf16" if bf16 else "fp32"
+
+
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 6e-2}
+
+
 def accelerate(model: nn.Module, device: torch.device | str, example_shape: tuple[int, ...], *,
-               half: bool | None = None, channels_last: bool = True, trace: bool = True) -> nn.Module:
+               half: bool | None = None, bf16: bool | None = None, channels_last: bool = True,
+               trace: bool = True) -> nn.Module:
     """A faster module computing the same as ``model`` (eval mode, on ``device``) for inputs of
-    exactly ``example_shape`` (float32, NCHW). ``half``: None = fp16 on CUDA only.
+    exactly ``example_shape`` (float32, NCHW). ``half``: None = fp16 on CUDA only; ``bf16``:
+    None = on a CPU with native bf16 only (:func:`precision`).
     Set ``STUDIO_NO_FASTPATH=1`` to get ``model`` back unchanged (for comparisons)."""
     device = torch.device(device)
     if os.environ.get("STUDIO_NO_FASTPATH"):
         return model
     plain_executor(device)
-    if half is None:
-        half = device.type == "cuda"
+    prec = precision(device, half, bf16)
+    dtype = _DTYPES[prec]
     model = model.eval().to(device)
     example = torch.rand(example_shape, device=device)
     with torch.no_grad():
         ref = [o.float() for o in _outputs(model(example))]
     fast = model
-    if half:
-        fast = fast.half()
+    if dtype != torch.float32:     # a copy: Module.to casts in place, and callers keep ``model``
+        fast = copy.deepcopy(model).to(dtype)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
-    fast = _Cast(fast, torch.float16 if half else torch.float32, channels_last)
+    fast = _Cast(fast, dtype, channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if trace:
@@ -83,11 +123,13 @@ def accelerate(model: nn.Module, device: torch.device | str, example_shape: tupl
                 fast = torch.jit.freeze(torch.jit.trace(fast, example, check_trace=False).eval())
         except Exception as exc:          # tracing is an optimisation only
             log.warning("could not trace %s (%s); running it eagerly", type(model).__name__, exc)
-    tol = 2e-2 if half else 1e-3
+    tol = _TOLERANCE[prec]
     with torch.no_grad():
         got = _outputs(fast(example))
         ok = len(got) == len(ref) and all(
-            g.shape == r.shape and float((g.float() - r).abs().max()) <= tol for g, r in zip(got, ref))
+            g.shape == r.shape and float((g.float() - r).abs().max())
+            <= tol * (1.0 if prec == "fp32" else max(1.0, float(r.abs().max())))
+            for g, r in zip(got, ref))
     if not ok:
         log.warning("the accelerated %s disagrees with the eager one; using the eager one",
                     type(model).__name__)
@@ -108,9 +150,10 @@ def accelerate_cached(name: str, weights_path: str | os.PathLike, build_model, d
     if os.environ.get("STUDIO_NO_FASTPATH"):
         return build_model()
     plain_executor(device)
+    prec = precision(device, kw.get("half"), kw.get("bf16"))
     key = graph_cache.graph_key(name, weights_sha256=sha256_file(weights_path), device=device,
                                 shapes=[example_shape], code=(*code, sys.modules[__name__]),
-                                **{k: repr(v) for k, v in kw.items()})
+                                precision=prec, **{k: repr(v) for k, v in kw.items()})
     mod, _hit = graph_cache.cached(key, device, lambda: accelerate(build_model(), device, example_shape, **kw))
     return mod
 
@@ -162,6 +205,10 @@ def heavy_threads(cores: int | None = None) -> int:
     env = os.environ.get("STUDIO_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
     if env:
         return max(1, int(env))
+    if cpu_bf16():
+        # In bf16 (AMX) U2-Net-p is no longer heavy: 1 thread 0.16 s, 2 threads 0.15 s. Waiting
+        # for the background decode to give it a second core would cost more than it saves.
+        return inference_threads(cores)
     return max(1, cores or os.cpu_count() or 1)
 
 

@@ -19,11 +19,11 @@ than ``min_side`` pixels; a zone that the frame cuts off for the most part is dr
 """
 from __future__ import annotations
 
-import math
 
 import cv2
 import numpy as np
 
+from ml import resample
 from ml.masks import as_u8
 
 from ml.types import KP, CropItem, Keypoints
@@ -44,12 +44,9 @@ class _MaskView:
         w, h = image_size
         m = as_u8(mask)
         mh, mw = m.shape
-        f = math.ceil(max(mh, mw) / _MASK_WORK)
+        f = resample.factor_to_fit(mh, mw, _MASK_WORK)
         if f > 1 and mh >= f and mw >= f:
-            # Integer-factor area averaging (OpenCV's fast path); the < f trimmed rows and
-            # columns at the far edges are below the precision of a crop margin.
-            th, tw = mh - mh % f, mw - mw % f
-            m = cv2.resize(m[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA)
+            m = resample.shrink(m, f)
             self.sx, self.sy = f * w / mw, f * h / mh       # source pixels per working pixel
         else:
             self.sx, self.sy = w / mw, h / mh

@@ -16,6 +16,7 @@ import math
 import cv2
 import numpy as np
 
+from ml import resample
 from ml.masks import as_u8
 
 _CC_WORK = 1024          # components are found on a copy at most this large
@@ -31,12 +32,11 @@ class _MainComponents:
     def __init__(self, mask_u8: np.ndarray):
         self.mask = mask_u8
         h, w = mask_u8.shape
-        f = math.ceil(max(h, w) / _CC_WORK)
+        f = resample.factor_to_fit(h, w, _CC_WORK)
         if f > 1 and h >= f and w >= f:
-            # Integer-factor area averaging (OpenCV's fast path); the < f trimmed edge pixels
-            # are covered by the one-working-pixel slack of the refinement below.
-            small = cv2.resize(mask_u8[: h - h % f, : w - w % f], ((w - w % f) // f, (h - h % f) // f),
-                               interpolation=cv2.INTER_AREA)
+            # the < f trimmed edge pixels are covered by the one-working-pixel slack of the
+            # refinement below
+            small = resample.shrink(mask_u8, f)
             binary = (small >= 32).astype(np.uint8)   # keep thin parts visible at the small size
             s = 1.0 / f
         else:
@@ -99,7 +99,7 @@ def _resize(img: np.ndarray, size: tuple[int, int], *, smooth: bool) -> np.ndarr
         return cv2.resize(img, size, interpolation=cv2.INTER_CUBIC if smooth else cv2.INTER_LINEAR)
     f = int(min(w / tw, h / th))
     if f >= 2 and w % f == 0 and h % f == 0:
-        img = cv2.resize(img, (w // f, h // f), interpolation=cv2.INTER_AREA)
+        img = resample.shrink(img, f)
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 

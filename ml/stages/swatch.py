@@ -18,6 +18,7 @@ import math
 import cv2
 import numpy as np
 
+from ml import resample
 from ml.masks import as_u8
 
 from ml import colour
@@ -283,14 +284,11 @@ def garment_region(rgb: np.ndarray, person_mask: np.ndarray | None, box, keypoin
     if x1 <= x0 or y1 <= y0:
         return out
     bw, bh = x1 - x0, y1 - y0
-    # Work on the box at most REGION_WORK pixels wide/high (a colour sample needs no more);
-    # integer-factor area averaging is OpenCV's fast path.
-    f = max(1, math.ceil(max(bw, bh) / REGION_WORK))
+    # Work on the box at most REGION_WORK pixels wide/high (a colour sample needs no more).
+    f = resample.factor_to_fit(bh, bw, REGION_WORK)
     sub = rgb[y0:y1, x0:x1]
     if f > 1:
-        tw, th = bw - bw % f, bh - bh % f
-        sub = cv2.resize(sub[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA) \
-            if tw >= f and th >= f else sub[:1, :1]
+        sub = resample.shrink(sub, f) if bw >= f and bh >= f else sub[:1, :1]
     sh, sw = sub.shape[:2]
     if person_mask is not None:
         region = _mask_crop(person_mask, (x0, y0, x1, y1), (w, h), (sw, sh))
@@ -349,11 +347,11 @@ def without_skin(rgb: np.ndarray, region: np.ndarray, box, keypoints: Keypoints 
     # the skin test runs on the box at most SKIN_WORK px (integer-factor average), its mask
     # is scaled back with nearest neighbours: ~2 ms a zone instead of ~20 on a 24-MP photo
     bh, bw = part.shape
-    f = max(1, math.ceil(max(bw, bh) / SKIN_WORK))
+    f = resample.factor_to_fit(bh, bw, SKIN_WORK)
     sub = rgb[y0:y1, x0:x1]
     if f > 1 and bw >= f and bh >= f:
         th, tw = bh - bh % f, bw - bw % f
-        sub = cv2.resize(sub[:th, :tw], (tw // f, th // f), interpolation=cv2.INTER_AREA)
+        sub = resample.shrink(sub, f)
         skin = cv2.resize(skin_model(rgb, keypoints)(sub).astype(np.uint8), (tw, th),
                           interpolation=cv2.INTER_NEAREST).astype(bool)
         skin = np.pad(skin, ((0, bh - th), (0, bw - tw)))

@@ -28,6 +28,8 @@ from typing import Any, Iterable, Iterator
 import cv2
 import numpy as np
 
+from ml import resample
+
 from . import atomic
 from .result import (RESULT_NAME, DocumentError, ResultDocument, load as load_document, read_data,
                      save as save_document)
@@ -161,8 +163,7 @@ def cap_side(img: np.ndarray, side: int = ITEM_MAX_SIDE) -> np.ndarray:
     size = (max(1, round(w * s)), max(1, round(h * s)))
     f = int(1.0 / s)
     if f >= 2 and h >= 2 * f and w >= 2 * f:
-        hh, ww = h - h % f, w - w % f
-        img = cv2.resize(img[:hh, :ww], (ww // f, hh // f), interpolation=cv2.INTER_AREA)
+        img = resample.shrink(img, f)
     return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
 
