@@ -6,8 +6,9 @@ What it does, and nothing more:
 * the model-specific part is one callable ``step_fn(model, batch) -> dict[str, Tensor]`` that
   returns named loss terms; the optimised loss is ``losses["loss"]`` when present, otherwise the
   sum of all terms;
-* mixed precision through ``torch.autocast`` (+ ``GradScaler``) **on CUDA only**; on the CPU the
-  same code runs in float32;
+* mixed precision through ``torch.autocast``: float16 + ``GradScaler`` on CUDA; bfloat16 on a
+  CPU that computes it natively (AMX / AVX512-BF16, ``ml.fastpath.cpu_bf16``; no scaler needed);
+  elsewhere the same code runs in float32;
 * optional gradient clipping (global L2 norm);
 * checkpoints every ``checkpoint_every`` iterations and at the end / on cancel: model, optimizer,
   scheduler, grad scaler, iteration, RNG states (python, numpy, torch, cuda) and a free ``extra``
@@ -60,7 +61,7 @@ class LoopConfig:
     checkpoint_every: int = 1000       # 0 = only at the end / on cancel
     log_every: int = 10                # JSONL line every N iterations (and the last one)
     grad_clip: float | None = None     # max global L2 norm of the gradients
-    amp: bool = True                   # autocast float16 + GradScaler, used only on CUDA
+    amp: bool = True                   # autocast: float16 + GradScaler on CUDA, bfloat16 on a bf16 CPU
     keep_last: int = 3                 # numbered checkpoints kept (last.pth always kept)
     skip_nonfinite: bool = True        # a step with a NaN/inf loss is skipped (and logged)
 
@@ -225,6 +226,10 @@ def run_training(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     model.to(device)
     use_amp = bool(cfg.amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if use_amp else None
+    if bool(cfg.amp) and device.type == "cpu":
+        from ml.fastpath import cpu_bf16
+        use_amp = cpu_bf16()
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
     start_iter = 0
     if resume:
@@ -266,7 +271,7 @@ def run_training(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     cancelled = True
                     break
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                     losses = step_fn(model, batch)
                 total = losses["loss"] if "loss" in losses else sum(losses.values())
                 vals = {k: float(v.detach().float().item()) for k, v in losses.items()}
