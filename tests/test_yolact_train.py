@@ -166,3 +166,23 @@ def test_train_and_evaluate_cli_help(capsys):
         evaluate.main(["--help"])
     assert e.value.code == 0 and "--model" in capsys.readouterr().out
     assert evaluate.main(["--model", "/nonexistent.pth", "--images", ".", "--ann", "/nonexistent.json"]) == 2
+
+
+@pytest.mark.parametrize("bf16", ["1", "0"])
+def test_loop_uses_bf16_autocast_on_a_bf16_cpu_only(tmp_path, monkeypatch, bf16):
+    """On a CPU with native bf16 the shared training loop runs the forward pass in bfloat16
+    (the parameters and their gradients stay float32); elsewhere in float32."""
+    monkeypatch.setenv("STUDIO_CPU_BF16", bf16)
+    m = torch.nn.Linear(4, 1)
+    seen = []
+
+    def step(mod, b):
+        y = mod(b)
+        seen.append(y.dtype)
+        return {"loss": (y.float() - 1).pow(2).mean()}
+
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    r = run_training(m, opt, [torch.ones(2, 4)], step, tmp_path, LoopConfig(max_iters=3, log_every=1))
+    assert r.iteration == 3
+    assert seen == [torch.bfloat16 if bf16 == "1" else torch.float32] * 3
+    assert m.weight.dtype == torch.float32
