@@ -61,7 +61,7 @@ class Pipeline:
         self._pose = None
         self._seg = None
         self._category = None
-        self._category_exec = None         # the thread the product category runs on
+        self._workers: dict = {}           # name -> its one worker thread (category, garments)
         self._garments = None              # GarmentParser, or the reason it is unavailable
         self._lock = threading.Lock()
 
@@ -224,7 +224,15 @@ class Pipeline:
 
         # The garment parser runs for a person photo (its garment map) and for routing when its
         # vote can matter; a clear product photo skips it (ml.stages.classify.parser_needed).
+        # Where the detector found a person, the parse starts at once on its own thread, beside
+        # the routing and the mask refinement (24-MP person on 2 cores: ~50 ms less per photo);
+        # "garments" is then the time the photo waited for it.
         parsed: list = []
+        parse_job = None
+        if pose.person_score > 0 and force_kind != "product":
+            parser = self.garment_parser
+            if not isinstance(parser, str):
+                parse_job = self._worker("garments").submit(_timed, parser.parse, work)
 
         def parse():
             if not parsed:
@@ -233,14 +241,18 @@ class Pipeline:
                 parser = self.garment_parser
                 if isinstance(parser, str):
                     warnings.append(parser)
-                parsed.append(None if isinstance(parser, str) else parser.parse(work))
+                    parsed.append(None)
+                elif parse_job is not None:
+                    got, timings["garments_own"] = parse_job.result()
+                    parsed.append(got)
+                else:
+                    parsed.append(parser.parse(work))
                 timings["garments"] = time.perf_counter() - t_parse
             return parsed[0]
 
         step("segmentation", 0.4)
         t = time.perf_counter()
         decision, pose, salient = self._route(work, pose, parse, img, force_kind, timings)
-        parse_result = parse() if decision.kind == "person" else (parsed[0] if parsed else None)
         kind, kind_conf = decision.kind, decision.confidence
         if force_kind is None and kind_conf < classify.SURE:
             review.append(f"unsure whether this is a person or a product photo ({decision.reason})")
@@ -262,8 +274,10 @@ class Pipeline:
         # while the crops and swatch are computed, and is collected before the result returns.
         category_job = None
         if kind == "product" and coverage >= 0.002:
-            category_job = self._category_pool().submit(self._categorise, work, mask)
+            category_job = self._worker("category").submit(self._categorise, work, mask)
 
+        # collected only now: the parse ran on its thread while the mask was refined
+        parse_result = parse() if decision.kind == "person" else (parsed[0] if parsed else None)
         step("crops", 0.6)
         t = time.perf_counter()
         garments = labels_w = None
@@ -346,13 +360,15 @@ class Pipeline:
                         engines=self.engines, timings=timings, category=category, garments=garments,
                         garment_person_prob=None if parse_result is None else parse_result.person_prob)
 
-    def _category_pool(self):
-        """One worker thread for the product category (made on first use)."""
+    def _worker(self, name: str):
+        """The one worker thread called ``name`` (made on first use): the product category and
+        the garment parse run beside the main line of a photo on theirs."""
         with self._lock:
-            if self._category_exec is None:
+            ex = self._workers.get(name)
+            if ex is None:
                 from concurrent.futures import ThreadPoolExecutor
-                self._category_exec = ThreadPoolExecutor(1, thread_name_prefix="category")
-            return self._category_exec
+                ex = self._workers[name] = ThreadPoolExecutor(1, thread_name_prefix=name)
+            return ex
 
     def _categorise(self, work: np.ndarray, mask: np.ndarray) -> tuple:
         """(the product photo's (category, confidence) or None, seconds, warnings, review
@@ -367,6 +383,12 @@ class Pipeline:
         with torch_threads(1):
             res = clf.classify(work, small)
         return (res.name, round(res.confidence, 4)), time.perf_counter() - t, list(res.warnings), list(res.review)
+
+
+def _timed(fn, *args):
+    """(fn(*args), its seconds) -- for work done on a worker thread."""
+    t = time.perf_counter()
+    return fn(*args), time.perf_counter() - t
 
 
 def _scale_xy(kp: Keypoints, sx: float, sy: float) -> Keypoints:
