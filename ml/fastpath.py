@@ -19,8 +19,9 @@ fusion); with the plain one the first photo runs at full speed and no warm-up ca
 (measured: U2-Net-p first call 0.50 s, later 0.46 s; BlazePose detector 0.05 vs 0.03 s).
 
 A module is only replaced when its traced outputs agree with the eager ones on a random
-input (fp32: 1e-3 absolute; fp16/bf16: 2e-2 / 6e-2 of the output's range, at least 1); otherwise the eager module is kept, so a tracing
-problem can cost speed but never correctness.
+input (fp32: 1e-3 absolute; fp16 / bf16: 2e-2 / 6e-2 times the output's largest magnitude, at
+least 1); otherwise the eager module is kept, so a tracing problem can cost speed but never
+correctness.
 """
 from __future__ import annotations
 

@@ -129,9 +129,10 @@ class Pipeline:
 
     # ---- routing ----------------------------------------------------------------------
     def _salient(self, work: np.ndarray, img, timings: dict) -> np.ndarray:
-        """U2-Net-p's salient-object map (320x320) of the working copy. It is the one heavy
-        network: let the background full decode finish first, then give it every core (quiet
-        2-core machine: 0.2 s wait + 0.36 s beats 0.73 s on one core beside the decoder)."""
+        """U2-Net-p's salient-object map (320x320) of the working copy. In fp32 it is the one
+        heavy network: let the background full decode finish first, then give it every core
+        (quiet 2-core machine: 0.2 s wait + 0.36 s beats 0.73 s on one core beside the decoder).
+        In bf16 (a CPU with AMX, ``ml.fastpath.heavy_threads``) one core takes ~0.16 s: no wait."""
         import torch
         threads = heavy_threads() if self.device.type == "cpu" else torch.get_num_threads()
         if threads > torch.get_num_threads() and hasattr(img, "result") and not getattr(img, "done", True):
