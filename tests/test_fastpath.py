@@ -292,3 +292,30 @@ def test_background_decode_leaves_warning_state_alone(tmp_path):
         small, pending = load_two_scale(path)
         pending.result(timeout=60)
     assert warnings.showwarning is before[0] and warnings.filters == before[1]
+
+
+def test_low_precision_check_tells_rounding_from_a_broken_graph():
+    """The bf16/fp16 check accepts the rounding of every activation (measured on the garment
+    parser's logits: single values off by ~6 % of the range on a random input) and refuses an
+    output that is wrong, so a bad trace falls back to the eager model."""
+    from ml.fastpath import _agrees
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(1, 11, 64, 48, generator=g) * 3
+    rounded = ref.to(torch.bfloat16).float()
+    near_tie = rounded.clone()
+    near_tie[0, 0, 0, 0] += 0.3                     # one value moved as on a near tie
+    assert _agrees(rounded, ref, "bf16") and _agrees(near_tie, ref, "bf16")
+    assert not _agrees(ref.flip(-1), ref, "bf16")   # a mirrored map: a broken graph
+    assert not _agrees(ref * 1.2, ref, "bf16")      # off by a fifth
+    assert not _agrees(rounded, ref, "fp32")        # fp32 still means equal to 1e-3
+
+
+def test_the_garment_parser_runs_its_bf16_graph_when_bf16_is_on(monkeypatch, tmp_path):
+    """The parser's accelerated graph passes the check (it used to fall back to the slow eager
+    model for weights whose random-input logits had near ties)."""
+    monkeypatch.setenv("STUDIO_CPU_BF16", "1")
+    monkeypatch.setenv("STUDIO_GRAPH_CACHE", str(tmp_path))
+    from ml.garments.infer import GarmentParser
+    parser = GarmentParser(require_weights("garments_u2netp.pt"), "cpu")
+    mod = parser._module(224, 160)
+    assert isinstance(mod, torch.jit.ScriptModule)
