@@ -88,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     def body() -> int:
-        from .infer import LONG_SIDE, GarmentParser
-        parser = GarmentParser(weights_file=args.weights, long_side=args.long_side or LONG_SIDE)
+        from .infer import GarmentParser
+        parser = GarmentParser(weights_file=args.weights, long_side=args.long_side)
         r = evaluate(parser, args.ccp, args.products, args.limit, args.products_limit)
         print(format_report(r))
         if args.json:

@@ -1,8 +1,9 @@
 """The garment parser used by the pipeline: one network pass on a downscaled copy.
 
 :class:`GarmentParser` loads the shipped weights (``weights/garments_u2netp.pt``, verified
-against ``weights/manifest.json``), resizes the photo so its long side is ``long_side``
-(dimensions rounded to multiples of 32), runs :class:`~ml.garments.model.GarmentNet` once,
+against ``weights/manifest.json``), resizes the photo so its long side is ``long_side`` (by
+default the long side the weights were trained at, which they record: 288 for the shipped ones;
+dimensions rounded to multiples of 32), runs :class:`~ml.garments.model.GarmentNet` once,
 upsamples the logits bilinearly to at most twice the network size, takes the arg-max and
 enlarges the label map to the source size with nearest-neighbour (cheap on 24 MP).
 """
@@ -25,7 +26,7 @@ from .labels import CLASSES
 from .model import GarmentNet
 
 MODEL_ID = "garments_u2netp"
-LONG_SIDE = 224
+LONG_SIDE = 224           # for weights that do not record their training size
 
 
 @dataclass
@@ -71,13 +72,15 @@ class GarmentParser:
     """``GarmentParser(weights_dir=None, device="auto").parse(rgb) -> GarmentParse``."""
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "auto",
-                 long_side: int = LONG_SIDE, weights_file: str | Path | None = None):
+                 long_side: int | None = None, weights_file: str | Path | None = None):
         from ml import weights
         self.device = resolve_device(device)
         path = Path(weights_file) if weights_file else weights.verify(MODEL_ID, weights_dir)
         self.path = path
         self.net, self.meta = load_weights(path, self.device)
-        self.long_side = long_side
+        # the size it was trained at (the weights record it), unless the caller asks otherwise
+        trained = self.meta.get("input_hw") or (LONG_SIDE,)
+        self.long_side = int(long_side or max(int(v) for v in trained))
         self._lock = threading.Lock()
         self._fast: dict[tuple[int, int], nn.Module] = {}    # accelerated module per input size
 
