@@ -226,8 +226,8 @@ class Pipeline:
         # The garment parser runs for a person photo (its garment map) and for routing when its
         # vote can matter; a clear product photo skips it (ml.stages.classify.parser_needed).
         # Where the detector found a person, the parse starts at once on its own thread, beside
-        # the routing and the mask refinement (24-MP person on 2 cores: ~50 ms less per photo);
-        # "garments" is then the time the photo waited for it.
+        # the routing and the mask refinement (24-MP person on 2 cores: the photo then waits
+        # ~20-30 ms for it instead of ~100); "garments" is that wait, "garments_own" its time.
         parsed: list = []
         parse_job = None
         if pose.person_score > 0 and force_kind != "product":
