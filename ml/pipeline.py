@@ -297,8 +297,11 @@ class Pipeline:
         else:
             from ml.stages import product as product_stage
             if coverage >= 0.002:
-                box = product_stage.product_box(mask)
-                items = [CropItem(zone="product", box=tuple(float(v) for v in box))]
+                try:
+                    box = product_stage.product_box(mask)
+                    items = [CropItem(zone="product", box=tuple(float(v) for v in box))]
+                except ValueError as exc:   # only specks (the product stage's own rule): no item
+                    review.append(str(exc))
         timings["crops"] = time.perf_counter() - t
 
         if kind != "product":
