@@ -19,7 +19,6 @@ than ``min_side`` pixels; a zone that the frame cuts off for the most part is dr
 """
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 
