@@ -263,7 +263,7 @@ class Pipeline:
             prob = pose.mask_prob
         else:
             prob = salient if salient is not None else self._salient(work, img, timings)
-        mask = seg_stage.refine_mask(prob, (W, H), guide=work)
+        mask = seg_stage.refine_mask(prob, (W, H), guide=work, open_backdrop=kind == "product")
         mask_conf = seg_stage.mask_confidence(prob)
         timings["segmentation"] = time.perf_counter() - t - timings.get("garments", 0.0)
         if mask_conf < 0.6:

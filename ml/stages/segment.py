@@ -196,10 +196,82 @@ def _clean(q: np.ndarray, threshold: float, keep_ratio: float, near_frac: float,
     return kept, holes
 
 
+BACKDROP_DE = 5.0        # a pixel this close (CIE76) to the backdrop's colour shows the backdrop
+BACKDROP_EVEN = 0.9      # ... when this share of the frame's border is that close to it (a plain sweep)
+RIM_DE = 30.0            # a hole is backdrop seen through the object when its rim contrasts this much
+HOLE_MIN = 0.002         # ... and it holds at least this share of the object
+
+
+def _lab8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> OpenCV's 8-bit CIELAB (L * 255/100, a + 128, b + 128): fast, ~0.5 unit."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+
+
+def _de8(lab8: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """CIE76 distance of 8-bit CIELAB pixels (N x 3) from ``ref`` (3,), in Lab units."""
+    d = lab8.astype(np.float32) - np.asarray(ref, np.float32)
+    d[..., 0] *= 100.0 / 255.0
+    return np.sqrt((d * d).sum(axis=-1))
+
+
+def backdrop_holes(guide: np.ndarray, obj: np.ndarray) -> np.ndarray:
+    """Bool map (``obj``'s size) of the plain backdrop seen *through* the object ``obj``.
+
+    Saliency networks fill an object's enclosed background (the inside of a skipping rope's
+    loops, a mug's handle) when they see the object as one blob; the cut-out then carries
+    patches of studio white, and so does the colour swatch. Where the frame's border is a
+    plain backdrop (:data:`BACKDROP_EVEN` of it within :data:`BACKDROP_DE` of its median
+    colour), a region inside the object of that very colour (each CIELAB axis within
+    :data:`BACKDROP_DE`) is the backdrop when it is not a speck (>= :data:`HOLE_MIN` of the
+    object), lies inside the object (3/4 of its rim in it: not the halo along the outline)
+    and its rim is of a clearly different colour (median :data:`RIM_DE` away: rope, a dark
+    handle). A white product's own highlights are rimmed by its light shading and stay; so
+    does anything on a textured or uneven backdrop. ~5-10 ms on a 1024-px map.
+    """
+    obj = np.asarray(obj, bool)
+    out = np.zeros(obj.shape, bool)
+    n_obj = int(np.count_nonzero(obj))
+    if n_obj == 0:
+        return out
+    hh, ww = obj.shape
+    g = _as_rgb_uint8(guide)
+    if g.ndim != 3 or g.shape[2] != 3:
+        return out
+    if g.shape[:2] != (hh, ww):
+        if g.shape[1] > 3 * ww and g.shape[0] > 3 * hh:
+            g = cv2.resize(g, (2 * ww, 2 * hh), interpolation=cv2.INTER_LINEAR)
+        g = cv2.resize(g, (ww, hh), interpolation=cv2.INTER_AREA)
+    lab = _lab8(g)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    bg = np.median(border, axis=0)
+    if np.mean(_de8(border, bg) < BACKDROP_DE) < BACKDROP_EVEN:
+        return out
+    half = np.array([BACKDROP_DE * 255.0 / 100.0, BACKDROP_DE, BACKDROP_DE])
+    lo = np.clip(np.floor(bg - half), 0, 255)
+    hi = np.clip(np.ceil(bg + half), 0, 255)
+    cand = cv2.inRange(lab, lo, hi)
+    cand[~obj] = 0
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= max(16, HOLE_MIN * n_obj)]
+    k = np.ones((5, 5), np.uint8)
+    for i in big:
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        x0, y0, x1, y1 = max(0, x - 3), max(0, y - 3), min(ww, x + w + 3), min(hh, y + h + 3)
+        part = comp[y0:y1, x0:x1] == i
+        ring = (cv2.dilate(part.astype(np.uint8), k) > 0) & ~part
+        rim = ring & obj[y0:y1, x0:x1]
+        # enclosed by the object (not the halo along its outline) and rimmed by something else
+        if (rim.any() and rim.sum() >= 0.75 * ring.sum()
+                and float(np.median(_de8(lab[y0:y1, x0:x1][rim], bg))) > RIM_DE):
+            out[y0:y1, x0:x1] |= part
+    return out
+
+
 def refine_mask(prob: np.ndarray, size: tuple[int, int], guide: np.ndarray | None = None, *,
                 threshold: float = 0.5, work_side: int = WORK_SIDE, radius: int | None = None,
                 eps: float = 1e-3, keep_ratio: float = 0.1, near_frac: float = 0.01,
-                max_hole_frac: float = 0.05, hole_prob: float = 0.2) -> np.ndarray:
+                max_hole_frac: float = 0.05, hole_prob: float = 0.2,
+                open_backdrop: bool = False) -> np.ndarray:
     """Binary mask (uint8 HxW, 0 or 255) at ``size`` = (width, height) from a probability map
     of any resolution (e.g. U2-Net-p's 320x320, stretched, or a 256x256 person mask).
 
@@ -211,6 +283,9 @@ def refine_mask(prob: np.ndarray, size: tuple[int, int], guide: np.ndarray | Non
     of the largest and farther than ``near_frac`` of the diagonal from it are dropped; holes
     smaller than ``max_hole_frac`` of the object where the map is undecided (mean >=
     ``hole_prob``) are filled, clear holes (a bag handle, between a lamp's arms) stay open.
+    ``open_backdrop`` (products on a plain backdrop, needs ``guide``): the backdrop seen
+    through the object -- inside a loop of rope, a mug's handle -- is cut out even where the
+    network filled it (:func:`backdrop_holes`).
     """
     W, H = int(size[0]), int(size[1])
     if W <= 0 or H <= 0:
@@ -238,6 +313,8 @@ def refine_mask(prob: np.ndarray, size: tuple[int, int], guide: np.ndarray | Non
         return np.zeros((H, W), np.uint8)
     q[(q >= threshold) & ~kept] = 0.0        # dropped specks
     q[holes] = 1.0                           # filled holes
+    if open_backdrop and guide is not None:
+        q[backdrop_holes(guide, q >= threshold)] = 0.0
 
     # 8-bit soft map: bilinear upsampling of uint8 is several times faster than float32 on
     # 24 MP, and 1/255 quantisation moves the boundary by far less than a pixel.
