@@ -41,7 +41,8 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
             configure_cpu_threads(threads)
         from studio_app.core.processing import Processor
         proc = Processor(**options)
-        proc.pipeline.warm_up(optional=False)     # the rest once idle (below) or on first use
+        # the rest once idle (below) or on first use; the segmenter's first call runs meanwhile
+        proc.pipeline.warm_up(optional=False, prime=True)
         from ml.device import describe
         conn.send(("ready", describe(proc.pipeline.device), dict(proc.pipeline.engines)))
     except BaseException as exc:  # missing weights, bad checkpoint, CUDA asked but absent
