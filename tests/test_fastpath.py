@@ -319,3 +319,47 @@ def test_the_garment_parser_runs_its_bf16_graph_when_bf16_is_on(monkeypatch, tmp
     parser = GarmentParser(require_weights("garments_u2netp.pt"), "cpu")
     mod = parser._module(224, 160)
     assert isinstance(mod, torch.jit.ScriptModule)
+
+
+def test_full_decode_of_a_plain_jpeg_goes_through_opencv_with_the_same_pixels(tmp_path, monkeypatch):
+    """The background full decode of a plain 8-bit sRGB JPEG is OpenCV's (one array, ~1/3 less
+    CPU than Pillow's decode + copy-out); it is used because it gives Pillow's very pixels."""
+    from ml import io as mio
+    assert mio._opencv_decodes_like_pillow()
+    used = []
+    real = mio._opencv_full_jpeg
+    monkeypatch.setattr(mio, "_opencv_full_jpeg", lambda *a: used.append(a[1:]) or real(*a))
+    path, _ = _big_jpeg(dev_file(PERSON), tmp_path / "shot.jpg", 3.0, 6)
+    small, pending = load_two_scale(path)
+    assert np.array_equal(pending.result(timeout=60).rgb, load_image(path).rgb)
+    assert used                                           # the full decode took the OpenCV path
+    used.clear()
+    load_image(path)                                      # a lone full decode stays Pillow's
+    assert not used
+
+
+def test_two_scale_refuses_a_damaged_jpeg_stream(tmp_path):
+    """Corrupt entropy-coded data that OpenCV alone would decode into garbage is refused: the
+    reduced decode (Pillow) of the same bytes reports it."""
+    path, _ = _big_jpeg(dev_file(PRODUCT), tmp_path / "whole.jpg", 2.5)
+    data = bytearray(path.read_bytes())
+    for i in range(4000, len(data) - 100, 997):
+        data[i] ^= 0x5A
+    bad = tmp_path / "damaged.jpg"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ImageLoadError) as ei:
+        small, pending = load_two_scale(bad)
+        pending.result(timeout=60)
+    assert ei.value.reason in ("corrupt", "truncated")
+
+
+def test_two_scale_converts_an_embedded_profile_as_load_image_does(tmp_path):
+    """A JPEG with a non-sRGB profile (Adobe RGB) is not OpenCV's: the profile conversion stays."""
+    from tests.badinputs import adobe_rgb_icc
+    rgb = np.asarray(Image.open(dev_file(PRODUCT)).convert("RGB").resize((2400, 2000)))
+    p = tmp_path / "adobe.jpg"
+    Image.fromarray(rgb).save(p, "JPEG", quality=90, icc_profile=adobe_rgb_icc())
+    small, pending = load_two_scale(p)
+    full, ref = pending.result(timeout=60), load_image(p)
+    assert np.array_equal(full.rgb, ref.rgb) and full.notes == ref.notes
+    assert any("converted from embedded colour profile" in n for n in full.notes)
