@@ -63,7 +63,8 @@ def test_train_garments_runs_two_steps_and_resumes(tmp_path):
     from studio_app.cli import main
     out, exported = tmp_path / "run", tmp_path / "g.pt"
     common = ["train", "garments", "--ccp", str(CCP_TRAIN), "--out", str(out), "--limit", "2",
-              "--size", "64x64", "--batch-persons", "2", "--batch-products", "1", "--threads", "1"]
+              "--size", "64x64", "--batch-persons", "2", "--batch-products", "1", "--threads", "1",
+              "--extra-frames", "64x96,96x64"]
     products = SHARED_DATA / "train" / "products"
     if (products / "manifest.json").is_file():
         common += ["--products", str(products)]
@@ -77,6 +78,27 @@ def test_train_garments_runs_two_steps_and_resumes(tmp_path):
     res = GarmentParser(weights_file=exported, device="cpu").parse(np.full((90, 60, 3), 128, np.uint8))
     assert res.labels.shape == (90, 60) and res.labels.max() < len(CLASSES)
     assert abs(sum(res.shares.values()) - 1.0) < 1e-6 and 0.0 <= res.person_prob <= 1.0
+
+
+def test_training_batches_mix_in_other_frame_shapes():
+    """``--extra-frames``: some batches come at square / landscape frames -- persons cropped to
+    the frame, products fitted whole into it, as the app parses a photo at its own aspect."""
+    from ml.garments.data import GarmentBatches
+    rng = np.random.default_rng(0)
+    persons = [(rng.integers(0, 255, (160, 96, 3), dtype=np.uint8), np.ones((160, 96), np.uint8))
+               for _ in range(40)]
+    product = np.full((120, 120, 3), 255, np.uint8)
+    product[30:90, 30:90] = (200, 30, 30)
+    data = GarmentBatches(persons, [product], (96, 64), persons_per_batch=2, products_per_batch=1,
+                          seed=0, extra_frames=((64, 64), (64, 96)))
+    shapes = [tuple(b["image"].shape[-2:]) for b in data]
+    assert set(shapes) == {(96, 64), (64, 64), (64, 96)}
+    assert 0.5 <= shapes.count((96, 64)) / len(shapes) <= 0.75          # ~60 % the main frame
+    for b in data:
+        assert b["labels"].shape[-2:] == b["image"].shape[-2:]
+        assert b["person"].tolist() == [1.0, 1.0, 0.0]
+    plain = GarmentBatches(persons, [product], (96, 64), 2, 1, seed=0)
+    assert {tuple(b["image"].shape[-2:]) for b in plain} == {(96, 64)}
 
 
 def test_train_garments_bad_input_is_one_line(tmp_path, capsys):

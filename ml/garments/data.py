@@ -65,10 +65,17 @@ class GarmentBatches:
 
     def __init__(self, persons: list[tuple[np.ndarray, np.ndarray]], products: list[np.ndarray],
                  size: tuple[int, int], persons_per_batch: int = 6, products_per_batch: int = 2,
-                 seed: int = 0):
+                 seed: int = 0, extra_frames: tuple[tuple[int, int], ...] = (),
+                 extra_share: float = 0.4):
+        """``extra_frames``: other frame shapes (H, W) a batch is drawn at, ``extra_share`` of the
+        batches in all (``size`` for the rest). The app parses a photo at its own aspect (a square
+        packshot at 288x288); batches of one portrait frame teach the person head only photos
+        that fill that frame (persons) or sit fitted inside it (products)."""
         if not persons:
             raise ValueError("no person photos to train on")
         self.persons, self.products, self.size = persons, products, size
+        self.extra_frames = tuple(tuple(int(v) for v in f) for f in extra_frames)
+        self.extra_share = float(extra_share) if self.extra_frames else 0.0
         self.pb = max(1, min(persons_per_batch, len(persons)))
         self.nb = products_per_batch if products else 0
         self.seed = seed
@@ -82,15 +89,18 @@ class GarmentBatches:
         self.epoch += 1
         order = rng.permutation(len(self.persons))
         for b in range(len(self)):
+            size = self.size
+            if self.extra_frames and rng.random() < self.extra_share:
+                size = self.extra_frames[int(rng.integers(len(self.extra_frames)))]
             imgs, labs, flags = [], [], []
             for i in order[b * self.pb:(b + 1) * self.pb]:
-                im, lb = augment_person(*self.persons[i], self.size, rng)
+                im, lb = augment_person(*self.persons[i], size, rng)
                 imgs.append(im)
                 labs.append(lb)
                 flags.append(1.0)
             for _ in range(self.nb):
-                imgs.append(augment_product(self.products[int(rng.integers(len(self.products)))], self.size, rng))
-                labs.append(np.full(self.size, IGNORE, np.uint8))
+                imgs.append(augment_product(self.products[int(rng.integers(len(self.products)))], size, rng))
+                labs.append(np.full(size, IGNORE, np.uint8))
                 flags.append(0.0)
             yield {"image": to_tensor(imgs), "labels": torch.from_numpy(np.stack(labs)).long(),
                    "person": torch.tensor(flags)}

@@ -80,7 +80,8 @@ def train(ccp_dir: str | Path, products_dir: str | Path | None, out_dir: str | P
           products_per_batch: int = 2, lr: float = 1e-3, device: str = "auto", resume: bool = False,
           seed: int = 0, limit: int | None = None, iterations: int | None = None,
           checkpoint_every: int = 100, log_every: int = 10, max_minutes: float | None = None,
-          frozen_stages: int = 1, progress: Callable[[ProgressInfo], None] | None = None):
+          frozen_stages: int = 1, progress: Callable[[ProgressInfo], None] | None = None,
+          extra_frames: tuple[tuple[int, int], ...] = ()):
     dev = resolve_device(device)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -89,7 +90,8 @@ def train(ccp_dir: str | Path, products_dir: str | Path | None, out_dir: str | P
     if products_dir:
         files = product_negatives(products_dir)[: (limit * 2 if limit else None)]
         products = [read_rgb(f, long_side=320) for f in files]
-    data = GarmentBatches(persons, products, size, persons_per_batch, products_per_batch, seed)
+    data = GarmentBatches(persons, products, size, persons_per_batch, products_per_batch, seed,
+                          extra_frames=extra_frames)
     iters = int(iterations or max(1, round(epochs * len(data))))
     print(f"garments: {len(persons)} person photos, {len(products)} product photos, "
           f"{len(data)} batches/epoch, {iters} iterations at {size[0]}x{size[1]} on {dev.type}",
@@ -104,7 +106,8 @@ def train(ccp_dir: str | Path, products_dir: str | Path | None, out_dir: str | P
     result = run_training(model, opt, data, make_step_fn(dev, class_weights(persons)), out_dir, cfg,
                           scheduler=sched, device=dev, resume=resume, progress=progress,
                           cancel=_deadline(max_minutes),
-                          extra={"kind": "garments", "input_hw": list(size), "seed": seed})
+                          extra={"kind": "garments", "input_hw": list(size), "seed": seed,
+                                 "extra_frames": [list(f) for f in extra_frames]})
     return model, result
 
 
@@ -151,6 +154,10 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _frames(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_size(t) for t in text.split(",") if t.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="studio-catalog train garments", description=__doc__.split("\n")[0])
     ap.add_argument("--ccp", required=True, help="CCP folder (photos/, labels/, labels.json)")
@@ -159,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=float, default=6.0)
     ap.add_argument("--iterations", type=int, help="exact number of steps (overrides --epochs)")
     ap.add_argument("--size", type=_size, default=(256, 192), help="training input HxW (default 256x192)")
+    ap.add_argument("--extra-frames", type=_frames, default=(),
+                    help="other frame shapes HxW mixed into 40%% of the batches, e.g. 288x288,192x288 "
+                         "(the app parses a photo at its own aspect; default: --size only)")
     ap.add_argument("--batch-persons", type=int, default=6)
     ap.add_argument("--batch-products", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -194,7 +204,8 @@ def _run(args, argv: list[str]) -> int:
                        lr=args.lr, device=args.device, resume=args.resume, seed=args.seed, limit=args.limit,
                        iterations=args.iterations, checkpoint_every=args.checkpoint_every,
                        log_every=args.log_every, max_minutes=args.max_minutes,
-                       frozen_stages=args.frozen_stages, progress=_print_progress(args.log_every))
+                       frozen_stages=args.frozen_stages, progress=_print_progress(args.log_every),
+                       extra_frames=args.extra_frames)
     if res.cancelled:
         print("stopped at the time limit; --resume continues", file=sys.stderr)
     print(f"done: {res.iteration} iterations, loss {res.last_losses.get('loss', float('nan')):.4f}, "
