@@ -111,21 +111,37 @@ def phases(photo: Path, out: Path, cache: Path, repeat: int) -> dict:
     return {k: round(common.median([x[k] for x in runs]), 2) for k in runs[0]}
 
 
-def gui_rows(photo: Path, n: int, tmp: Path, cache: Path) -> list[dict]:
+def gui_rows(photo: Path, n: int, tmp: Path, cache: Path, keep_loaded_s: float = 0.0) -> list[dict]:
+    """``n`` launches of the real app (its self-test). ``keep_loaded_s`` > 0: every launch keeps
+    its models loaded for the next (Settings › Keep models loaded after closing) -- the rows are
+    then restarts: one launch more runs first, and the last one's models are stopped after."""
     rows = []
-    env = {"STUDIO_GRAPH_CACHE": str(cache)}
+    env = {"STUDIO_GRAPH_CACHE": str(cache), "STUDIO_CATALOG_RUNTIME": str(tmp / "run")}
     if not os.environ.get("DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
-    for i in range(n):
-        out = tmp / f"gui{i}"
-        subprocess.run([sys.executable, "-m", "studio_app.gui.selftest", str(out), str(photo)], cwd=str(common.REPO),
-                       env={**os.environ, **env}, capture_output=True, timeout=600)
+    keep = ["--keep-loaded", str(keep_loaded_s)] if keep_loaded_s > 0 else []
+    for i in range(-1 if keep else 0, n):
+        out = tmp / f"gui{'keep' if keep else ''}{i}"
+        subprocess.run([sys.executable, "-m", "studio_app.gui.selftest", str(out), str(photo)] + keep,
+                       cwd=str(common.REPO), env={**os.environ, **env}, capture_output=True, timeout=600)
+        if i < 0:
+            continue
         text = (out / "selftest.txt").read_text() if (out / "selftest.txt").exists() else ""
         vals = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
         if "startup_to_window_s" not in vals:
             raise RuntimeError(f"the self-test failed: {text[-500:]}")
+        if keep and vals.get("models_kept_loaded_by_previous_run") != "True":
+            raise RuntimeError("a restart did not adopt the models kept loaded by the previous launch")
         rows.append({k: float(vals[k]) for k in ("startup_to_window_s", "models_loaded_s", "first_photo_processed_s",
                                                  "first_result_shown_s") if k in vals})
+    if keep:                                    # stop the last launch's waiting models process
+        import json
+        import signal
+        for ep in (tmp / "run").glob("models-*.json"):
+            try:
+                os.kill(int(json.loads(ep.read_text())["pid"]), signal.SIGTERM)
+            except (OSError, ValueError, KeyError):
+                pass
     return rows
 
 
@@ -145,6 +161,10 @@ def run(photos, repeat: int, gui: int, log=print) -> dict:
             res["gui"] = {k: round(common.median([r[k] for r in rows]), 2) for k in rows[0]}
             res["gui_runs"] = rows
             log(f"  gui {res['gui']}")
+            rows = gui_rows(photo, gui, tmp, cache, keep_loaded_s=600.0)
+            res["gui_restart"] = {k: round(common.median([r[k] for r in rows]), 2) for k in rows[0]}
+            res["gui_restart_runs"] = rows
+            log(f"  gui restart (models kept loaded) {res['gui_restart']}")
     res["load_average"] = round(common.load_average(), 2)
     try:
         import rembg
@@ -166,12 +186,18 @@ def markdown(res: dict) -> str:
                 f"the first photo {p['first_photo']:.2f} s."]
     if res.get("gui"):
         g = res["gui"]
-        out += ["", "| desktop app, from launch | s (median) |", "|---|---|",
-                f"| window shown | **{g['startup_to_window_s']:.2f}** |",
-                f"| models loaded (child process) | {g['models_loaded_s']:.2f} |",
-                f"| first photo processed | {g['first_photo_processed_s']:.2f} |"]
-        if "first_result_shown_s" in g:
-            out.append(f"| first photo's overlays on screen | **{g['first_result_shown_s']:.2f}** |")
+        r = res.get("gui_restart") or {}
+
+        def cell(d, k, bold=False):
+            return "–" if k not in d else (f"**{d[k]:.2f}**" if bold else f"{d[k]:.2f}")
+        out += ["", "| desktop app, from launch | first launch, s (median) | restart, models kept loaded, s (median) |",
+                "|---|---|---|"]
+        for k, name, bold in (("startup_to_window_s", "window shown", True),
+                              ("models_loaded_s", "models loaded (child process)", False),
+                              ("first_photo_processed_s", "first photo processed", False),
+                              ("first_result_shown_s", "first photo's overlays on screen", True)):
+            if k in g:
+                out.append(f"| {name} | {cell(g, k, bold)} | {cell(r, k, bold)} |")
     out += ["", f"rembg {res['rembg_version']}; each figure a fresh process; load average at the end "
                 f"{res['load_average']:.2f}."]
     return "\n".join(out) + "\n"

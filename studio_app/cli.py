@@ -213,8 +213,10 @@ def cmd_gui(args) -> int:
     # the models' child process starts now (default engines), while Qt is imported and the window
     # built: ~0.3-0.4 s earlier than from inside the app (which adopts it, or replaces it when
     # Settings name other engines)
-    from studio_app.core.processor import app_spec
-    app_spec().prestart()
+    # (a models process the previous run kept loaded is adopted instead: studio_app.core.resident;
+    # the app's own setting decides at its close whether this one stays loaded in turn)
+    from studio_app.core.processor import KEEP_LOADED_MIN, app_spec
+    app_spec(keep_loaded_s=60.0 * KEEP_LOADED_MIN).prestart()
     from studio_app.gui.app import main as gui_main
     argv = []
     if args.hot_folder:

@@ -233,3 +233,43 @@ def test_toolbar_fits_with_preset_selector(qtbot, tmp_path, width):
         assert w.tb_undo.text() == "Undo" and "left knee" in w.tb_undo.toolTip()
     finally:
         w.shutdown()
+
+
+class _KeepingProcessor(FakeProcessor):
+    """A processor that can keep its models loaded after the app closes (as IsolatedProcessor)."""
+
+    def __init__(self):
+        super().__init__()
+        self.keep_loaded_s = 600.0
+        self.closed_how: list[str] = []
+
+    def close(self):
+        self.closed_how.append("close")
+
+    def close_for_exit(self):
+        self.closed_how.append(f"exit, kept {self.keep_loaded_s:g} s")
+        return self.keep_loaded_s > 0
+
+
+def test_settings_keep_models_loaded_after_closing(qtbot, tmp_path):
+    """Settings › Keep models loaded after closing: shows the stored minutes (10 by default),
+    stores the new value, and the app's close uses it at once (no restart, no model reload)."""
+    proc = _KeepingProcessor()
+    w = window(qtbot, tmp_path)
+    w.studio.processor = proc
+    w.settings_dialog()
+    dlg = w._settings_dlg
+    qtbot.waitExposed(dlg)
+    assert dlg.keep.value() == 10 and dlg.keep.suffix() == " min"
+    dlg.keep.setValue(0)
+    assert "stop with the app" in dlg.keep.text()
+    dlg.accept()
+    assert int(w.settings.value("keep_models_min")) == 0
+    assert proc.keep_loaded_s == 0
+    w.settings_dialog()
+    assert w._settings_dlg.keep.value() == 0                  # the stored value is shown again
+    w._settings_dlg.keep.setValue(25)
+    w._settings_dlg.accept()
+    assert proc.keep_loaded_s == 25 * 60
+    w.shutdown()
+    assert proc.closed_how == ["exit, kept 1500 s"]           # the app's close, not a plain close

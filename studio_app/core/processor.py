@@ -57,6 +57,7 @@ class ProcessorSpec:
     isolated: bool = False
     weights_dir: str | None = None
     cpu_threads: int | None = None
+    keep_loaded_s: float = 0.0     # isolated: the models stay loaded this long after the app closes
 
     @property
     def engines(self) -> tuple[str, str]:
@@ -71,12 +72,12 @@ class ProcessorSpec:
         the next ``build()`` adopts it. In-process: nothing to do ahead of ``build()``."""
         if self.isolated:
             from .isolated import prestart
-            prestart(**self._isolated_options())
+            prestart(keep_loaded_s=self.keep_loaded_s, **self._isolated_options())
 
     def build(self) -> Processor:
         if self.isolated:
             from .isolated import IsolatedProcessor
-            return IsolatedProcessor(**self._isolated_options())
+            return IsolatedProcessor(keep_loaded_s=self.keep_loaded_s, **self._isolated_options())
         from ml.device import configure_cpu_threads
         from .processing import Processor as InProcess
         configure_cpu_threads(self.cpu_threads)
@@ -93,13 +94,19 @@ class ProcessorSpec:
         return Path(self.weights_dir) if self.weights_dir else Path(weights_dir())
 
 
+KEEP_LOADED_MIN = 10       # the app's default: models kept loaded 10 minutes after it closes
+
+
 def app_spec(device: str = "auto", pose_engine: str = "blazepose", seg_engine: str = "u2netp",
-             isolated: bool = True, weights_dir: str | None = None) -> ProcessorSpec:
+             isolated: bool = True, weights_dir: str | None = None,
+             keep_loaded_s: float = 0.0) -> ProcessorSpec:
     """The desktop app's processor: by default the models run in a child process (``isolated``),
     so the pipeline's Python never competes with the window for the GIL; one core is left to the
-    window. Qt-free, so ``studio-catalog gui`` can start that child before it imports Qt."""
+    window. Qt-free, so ``studio-catalog gui`` can start that child before it imports Qt.
+    ``keep_loaded_s``: see :mod:`studio_app.core.resident` (the app passes its setting)."""
     return ProcessorSpec(device=device, pose_engine=pose_engine, seg_engine=seg_engine, isolated=isolated,
-                         weights_dir=str(weights_dir) if weights_dir else None, cpu_threads=default_threads())
+                         weights_dir=str(weights_dir) if weights_dir else None, cpu_threads=default_threads(),
+                         keep_loaded_s=float(keep_loaded_s))
 
 
 def describe(processor) -> str:

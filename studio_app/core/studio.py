@@ -109,7 +109,7 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         with self._lock:          # photos on other lanes stop at their next cancel check
             self._wake.wait_for(lambda: not self._running, timeout)
         if self.processor is not None:
-            _close(self.processor)
+            _close(self.processor, exiting=True)
             self.processor = None
         if self._saver is not None:
             self._saver.close()
@@ -125,6 +125,18 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
     @property
     def spec(self) -> ProcessorSpec | None:
         return self._spec
+
+    def keep_models_loaded(self, seconds: float) -> None:
+        """How long the models stay loaded after the Studio closes, for the app's next launch
+        (``studio_app.core.resident``; 0: they stop with it). Takes effect at once, no reload."""
+        from dataclasses import replace
+        with self._lock:
+            if isinstance(self._spec, ProcessorSpec):
+                self._spec = replace(self._spec, keep_loaded_s=float(seconds))
+            if self._reload is not None and isinstance(self._reload, ProcessorSpec):
+                self._reload = replace(self._reload, keep_loaded_s=float(seconds))
+            if hasattr(self.processor, "keep_loaded_s"):
+                self.processor.keep_loaded_s = float(seconds)
 
     # ---- adding photos -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike]) -> tuple[list[Entry], list[str]]:
@@ -391,8 +403,11 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self.events.error(Error(message, photo))
 
 
-def _close(processor) -> None:
-    close = getattr(processor, "close", None)
+def _close(processor, exiting: bool = False) -> None:
+    """Free a processor; ``exiting`` (the Studio closes): one that keeps its models loaded for the
+    app's next launch may do so (``IsolatedProcessor.close_for_exit``)."""
+    close = getattr(processor, "close_for_exit", None) if exiting else None
+    close = close or getattr(processor, "close", None)
     if close is not None:
         try:
             close()

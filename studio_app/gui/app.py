@@ -18,7 +18,7 @@ from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
-from .config import engine_settings, processor_spec
+from .config import engine_settings, keep_loaded_minutes, processor_spec
 
 ORGANIZATION, APPLICATION = "StudioCatalog", "Studio Catalog"      # where QSettings keeps the settings
 
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     QCoreApplication.setApplicationName(APPLICATION)
     settings = QSettings()
     pose, seg = engine_settings(settings)
-    spec = processor_spec(args.device, pose, seg, isolated=not args.in_process)
+    spec = processor_spec(args.device, pose, seg, isolated=not args.in_process,
+                          keep_loaded_s=60.0 * keep_loaded_minutes(settings))
     spec.prestart()          # the models load in the child while the window is built
     app = make_app(argv)
     out = args.out or settings.value("out_root", "", str)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
-from studio_app.core.processor import app_spec
+from studio_app.core.processor import KEEP_LOADED_MIN, app_spec
 
 
 def engine_settings(settings: QSettings) -> tuple[str, str]:
@@ -16,3 +16,11 @@ def engine_settings(settings: QSettings) -> tuple[str, str]:
 
 
 processor_spec = app_spec      # the app's processor (studio_app.core.processor.app_spec)
+
+
+def keep_loaded_minutes(settings: QSettings) -> int:
+    """Settings › "Keep the models loaded after closing": minutes (0 = they stop with the app)."""
+    try:
+        return max(0, min(240, int(settings.value("keep_models_min", KEEP_LOADED_MIN))))
+    except (TypeError, ValueError):
+        return KEEP_LOADED_MIN

@@ -21,7 +21,7 @@ from studio_app.core.processor import describe
 from studio_app.core.studio import Studio
 from .actions import build_menus, build_toolbar, show_history
 from .bridge import StudioBridge
-from .config import engine_settings, processor_spec
+from .config import engine_settings, keep_loaded_minutes, processor_spec
 from .export_flow import ExportFlow
 from .help import about_html, shortcuts_html
 from .products_panel import ProductsPanel
@@ -316,10 +316,17 @@ class MainWindow(QMainWindow):
         from .settings_dialog import SettingsDialog
         pose, seg = self.engines()
         dlg = self._settings_dlg = SettingsDialog(self, self.weights_dir, pose, seg, self.device_text,
-                                                  cluster=self.settings.value("cluster_address", "", str))
+                                                  cluster=self.settings.value("cluster_address", "", str),
+                                                  keep_minutes=keep_loaded_minutes(self.settings))
         dlg.accepted.connect(lambda: (self.settings.setValue("cluster_address", dlg.cluster_address()),
+                                      self.set_keep_loaded(dlg.keep_minutes()),
                                       self.set_engines(*dlg.values())))
         dlg.open()
+
+    def set_keep_loaded(self, minutes: int) -> None:
+        """Settings › Keep models loaded after closing (stored; applies to this run's close)."""
+        self.settings.setValue("keep_models_min", int(minutes))
+        self.studio.keep_models_loaded(60.0 * int(minutes))
 
     def set_engines(self, pose: str, seg: str) -> bool:
         """Store the engine choice and have the Studio load it between two photos. False when
