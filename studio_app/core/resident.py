@@ -116,8 +116,8 @@ def code_stamp() -> list:
 
 
 def _weights_stamp(weights_dir: str | None) -> list:
-    from studio_app.core.processor import ProcessorSpec
-    d = ProcessorSpec(weights_dir=weights_dir).weights_path()
+    from ml.weights import weights_dir as resolve
+    d = Path(resolve(weights_dir))
     try:
         return [str(d.resolve())] + sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
                                            for e in os.scandir(d) if e.is_file())
