@@ -304,3 +304,18 @@ def test_file_replaced_while_it_is_processed_is_processed_once_more(tmp_path, ma
     assert proc.order == ["a.jpg", "a.jpg"]
     from ml.io import sha256_file
     assert studio.document(photo).source.sha256 == sha256_file(photo)
+
+
+def test_photos_still_queued_when_the_app_stopped_are_processed_at_the_next_start(tmp_path, make_studio):
+    """Closed with photos waiting (not started, or closed mid-batch): the next Studio on the same
+    output folder lists them queued and processes them (it used to raise on opening)."""
+    photos = [write_photo(tmp_path / "in" / f"w{i}.jpg", seed=i) for i in range(2)]
+    first = make_studio()
+    for p in photos:
+        first.add_photo(p)
+    first.close()                                         # never started: both still queued
+    again = make_studio()
+    assert [again.entry(p).status for p in photos] == ["queued", "queued"]
+    again.start()
+    assert again.wait_idle(20)
+    assert [again.entry(p).status for p in photos] == ["ready", "ready"]

@@ -81,8 +81,9 @@ class Studio(EditingMixin, HotFolderMixin, ExportMixin, CatalogMixin):
         self._export: ExportJob | None = None
         self._export_seq = 0
         self._saver = SessionSaver(self.session, self._lock) if session is None else None
-        for e in self.session.queued():                   # queued when the app last stopped
-            self._push(e.photo, NORMAL)
+        with self._lock:
+            for e in self.session.queued():               # queued when the app last stopped
+                self._push(e.photo, NORMAL)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
