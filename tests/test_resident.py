@@ -195,3 +195,31 @@ def test_without_keep_loaded_the_models_stop_with_the_app(tmp_path, tiny_weights
     assert first["ok"] and not first["kept"]
     assert _wait_gone(first["pid"])
     assert not list(runtime.glob("models-*.json")) if runtime.exists() else True
+
+
+def test_endpoint_rules_without_models(tmp_path, runtime):
+    """No endpoint: nothing to adopt (no network touched). One waiting process per key: a second
+    one does not listen. A garbage or stale endpoint file is never adopted. The runtime folder and
+    the secret are private to the user."""
+    assert resident.connect("k1") is None
+    first = resident.listen("k1")
+    try:
+        assert first is not None and (runtime / "models-k1.json").is_file()
+        assert resident.listen("k1") is None                  # somebody already waits for k1
+        assert oct(runtime.stat().st_mode & 0o777) == "0o700"
+        assert oct((runtime / "models.key").stat().st_mode & 0o777) == "0o600"
+        assert len((runtime / "models.key").read_bytes()) == 32
+    finally:
+        first.close()
+    assert not (runtime / "models-k1.json").exists()          # closing removes its file
+    (runtime / "models-k2.json").write_text("{not json")
+    assert resident.connect("k2") is None
+    (runtime / "models-k3.json").write_text(json.dumps({"port": _free_port(), "pid": 1}))
+    assert resident.connect("k3") is None and not (runtime / "models-k3.json").exists()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -81,6 +81,7 @@ def _child_main(conn, cancel_ev, options: dict) -> None:
         chan.close()
         if endpoint is None:
             return                   # another process already keeps these models
+        resident.detach(endpoint)
         adopted = resident.accept(endpoint, outcome[1])    # exits the process when the time is up
         adopted.send(hello[:3] + (os.getpid(),))
         chan = resident.SocketChannel(adopted)

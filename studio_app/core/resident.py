@@ -206,15 +206,19 @@ class _Endpoint:
 
 def listen(key: str) -> _Endpoint | None:
     """Start listening for the next app, unless another process already lingers for ``key``
-    (one is enough) or the runtime folder cannot be used (then the caller just exits). The
-    process lets go of its app's terminal or log pipes (standard streams to the null device): a
-    launcher that waits for the app's output to end must not wait for this process too."""
+    (one is enough) or the runtime folder cannot be used (then the caller just exits)."""
     try:
         if connect_probe(key):
             return None
-        endpoint = _Endpoint(key)
+        return _Endpoint(key)
     except OSError:
         return None
+
+
+def detach(endpoint: _Endpoint) -> None:
+    """The models process, now waiting on ``endpoint``, lets go of its app: its standard streams
+    go to the null device (a launcher that waits for the app's output to end must not wait for
+    this process too), and ``kill`` (SIGTERM) removes the endpoint file before it exits."""
     _detach_stdio()
     if threading.current_thread() is threading.main_thread():
         import signal
@@ -226,7 +230,6 @@ def listen(key: str) -> _Endpoint | None:
             signal.signal(signal.SIGTERM, stop)
         except (ValueError, OSError):
             pass
-    return endpoint
 
 
 def _detach_stdio() -> None:
