@@ -106,3 +106,25 @@ def copy_result(folder: Path, out_root: Path) -> Path:
     dst = out_root / folder.name
     shutil.copytree(folder, dst)
     return dst
+
+
+def write_tiny_engines(d: Path) -> Path:
+    """Untrained tiny OpenPose / YOLACT engines (``op_tiny.pth``, ``shop_yolact.pth``) in ``d``:
+    real checkpoints the app can load in seconds, no downloaded weights needed."""
+    import torch
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    from ml.openpose.config import get_config as op_config
+    from ml.openpose.model import OpenPoseAttention
+    from ml.openpose.train import export_checkpoint
+    from ml.yolact.checkpoint import save_model
+    from ml.yolact.config import get_config as yo_config
+    from ml.yolact.model import Yolact
+    export_checkpoint(OpenPoseAttention(op_config("tiny")), d / "op_tiny.pth", {"iterations": 0})
+    save_model(d / "shop_yolact.pth", Yolact(yo_config("tiny")))
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_engines(tmp_path_factory) -> Path:
+    return write_tiny_engines(tmp_path_factory.mktemp("tiny_engines"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from conftest import dev_file, require_weights
+from conftest import dev_file, require_weights, write_tiny_engines
 from gui_helpers import FakeProcessor, jpeg_bytes
 from studio_app.core.engines import find_pose_models, find_seg_models, pose_choices, seg_choices, validate
 from studio_app.gui.main_window import MainWindow
@@ -27,18 +27,7 @@ PHOTO = "persons/ccp/photos/0002.jpg"
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory) -> Path:
-    import torch
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    from ml.openpose.config import get_config as op_config
-    from ml.openpose.model import OpenPoseAttention
-    from ml.openpose.train import export_checkpoint
-    from ml.yolact.checkpoint import save_model
-    from ml.yolact.config import get_config as yo_config
-    from ml.yolact.model import Yolact
-    d = tmp_path_factory.mktemp("weights")
-    export_checkpoint(OpenPoseAttention(op_config("tiny")), d / "op_tiny.pth", {"iterations": 0})
-    save_model(d / "shop_yolact.pth", Yolact(yo_config("tiny")))
+    d = write_tiny_engines(tmp_path_factory.mktemp("weights"))
     # things that must NOT be offered: a .pth without config, a .pth with an unrelated .json
     (d / "stray.pth").write_bytes(b"not a model")
     (d / "notes.pth").write_bytes(b"x")

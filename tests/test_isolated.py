@@ -14,21 +14,9 @@ from gui_helpers import jpeg_bytes
 from studio_app.core.isolated import Cancelled, ChildFailed, IsolatedProcessor
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    import torch
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    from ml.openpose.config import get_config as op_config
-    from ml.openpose.model import OpenPoseAttention
-    from ml.openpose.train import export_checkpoint
-    from ml.yolact.checkpoint import save_model
-    from ml.yolact.config import get_config as yo_config
-    from ml.yolact.model import Yolact
-    d = tmp_path_factory.mktemp("weights")
-    export_checkpoint(OpenPoseAttention(op_config("tiny")), d / "op_tiny.pth")
-    save_model(d / "shop_yolact.pth", Yolact(yo_config("tiny")))
-    return d
+@pytest.fixture()
+def tiny_weights(tiny_engines):
+    return tiny_engines
 
 
 def test_child_process_processes_cancels_and_recovers(tmp_path, tiny_weights):
