@@ -440,3 +440,18 @@ def hotfolder_load(folder: Path, photos: list[tuple[str, bytes]], writers: int =
     return {"handed": handed, "final": final, "modes": modes, "errors": failures + hf.errors,
             "seconds_writing": written - t0, "seconds_last_handover": all_in - written,
             "leftovers": sorted(p.name for p in folder.iterdir() if p.name not in final)}
+
+
+def assert_cancels_and_reports_bad_photos(proc, photo: Path, out: Path, cancelled_out: Path) -> None:
+    """A processor running elsewhere (child or adopted process): ``cancel`` raises ``Cancelled``
+    and leaves no result; a broken photo is an outcome with a message and the process lives on."""
+    import pytest
+
+    from ml.types import Cancelled
+    with pytest.raises(Cancelled):
+        proc.process(photo, cancelled_out, cancel=lambda: True)
+    assert not (cancelled_out / photo.stem / "result.json").exists()
+    bad = photo.parent / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    o = proc.process(bad, out)
+    assert not o.ok and "bad.jpg" in o.error and proc.alive

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from gui_helpers import jpeg_bytes
-from studio_app.core.isolated import Cancelled, ChildFailed, IsolatedProcessor
+from helpers_proc import assert_cancels_and_reports_bad_photos
+from studio_app.core.isolated import ChildFailed, IsolatedProcessor
 
 
 @pytest.fixture()
@@ -37,16 +38,9 @@ def test_child_process_processes_cancels_and_recovers(tmp_path, tiny_weights):
         assert out.doc.kind == "person"
         assert stages[0][0] == "load" and stages[-1] == ("done", 1.0)
 
-        # cancel: the child stops at the next stage boundary and says so
-        with pytest.raises(Cancelled):
-            proc.process(photo, tmp_path / "out2", cancel=lambda: True)
-        assert not (tmp_path / "out2" / "a" / "result.json").exists()
-
-        # a bad photo is an outcome with a message, not a crash of the child
-        bad = tmp_path / "bad.jpg"
-        bad.write_bytes(b"\xff\xd8 not a jpeg")
-        o = proc.process(bad, tmp_path / "out")
-        assert not o.ok and "bad.jpg" in o.error and proc.alive
+        # cancel: the child stops at the next stage boundary and says so; a bad photo is an
+        # outcome with a message, not a crash of the child
+        assert_cancels_and_reports_bad_photos(proc, photo, tmp_path / "out", tmp_path / "out2")
 
         # the child is killed (out of memory, crash in a native library): the next photo gets a new one
         old = proc.pid

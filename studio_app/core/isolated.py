@@ -196,13 +196,23 @@ class IsolatedProcessor:
             self._spawn()
 
     # ---- child lifecycle ------------------------------------------------------------------
+    def _key(self) -> str | None:
+        """The name a kept-loaded models process has for these options (None: keeping is off,
+        or the code / weights cannot be stamped)."""
+        if self.keep_loaded_s > 0 and self.resident_key is None:
+            try:
+                from . import resident
+                self.resident_key = resident.key_for(self.options)
+            except Exception:
+                self.resident_key = None
+        return self.resident_key if self.keep_loaded_s > 0 else None
+
     def _adopt_resident(self) -> bool:
         """Take over the models process a previous run of the app kept loaded, if there is one."""
-        if self.keep_loaded_s <= 0:
+        if not self._key():
             return False
+        from . import resident
         try:
-            from . import resident
-            self.resident_key = resident.key_for(self.options)
             got = resident.connect(self.resident_key)
         except Exception:              # an unusable runtime folder: start as usual
             return False
@@ -218,13 +228,7 @@ class IsolatedProcessor:
     def _spawn(self) -> None:
         parent, child = self._ctx.Pipe()
         options = dict(self.options)
-        if self.keep_loaded_s > 0:
-            if self.resident_key is None:
-                try:
-                    from . import resident
-                    self.resident_key = resident.key_for(self.options)
-                except Exception:
-                    self.resident_key = None
+        if self._key():
             options["resident_key"] = self.resident_key
         self._cancel = self._ctx.Event()
         self.adopted_resident = False

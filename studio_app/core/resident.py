@@ -289,9 +289,7 @@ def accept(endpoint: _Endpoint, seconds: float):
     while True:
         try:
             conn = endpoint.listener.accept()
-        except OSError:               # a failed handshake (wrong secret), a reset: keep waiting
-            continue
-        except Exception:             # multiprocessing.AuthenticationError and its kin
+        except Exception:             # a failed handshake (AuthenticationError), a reset: keep waiting
             continue
         try:
             if not conn.poll(CONNECT_TIMEOUT_S):
