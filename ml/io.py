@@ -847,6 +847,23 @@ def _decode(path: str, data: bytes, *, max_pixels: int, reduce: int,
 # two scales from one read: a small decode for inference now, the full one in the background
 # ---------------------------------------------------------------------------------------
 _BACKGROUND = threading.local()      # .thread is set on a background decode thread
+BACKGROUND_NICE = 10                 # the full decode's thread priority below the analysis threads
+
+
+def _yield_to_foreground() -> None:
+    """Lower the calling thread's scheduling priority (Linux: threads have their own nice value).
+
+    The full-resolution decode is needed only when the outputs are written; while it runs, the
+    networks (the pose models on the caller's thread, the garment parser on its own) compete
+    with it for the cores. At a lower priority it fills the time they leave, and the analysis --
+    which decides when the photo can be written -- runs at full speed. Elsewhere a no-op."""
+    if os.environ.get("STUDIO_DECODE_NICE", "1") == "0":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
+    except (AttributeError, OSError):       # not Linux, or not allowed: the default priority
+        pass
 
 
 class PendingImage:
@@ -873,6 +890,7 @@ class PendingImage:
         else:
             def run():
                 _BACKGROUND.thread = threading.current_thread()
+                _yield_to_foreground()
                 t0 = time.perf_counter()
                 try:
                     self._value = job()
@@ -881,12 +899,16 @@ class PendingImage:
                 finally:
                     self.seconds = time.perf_counter() - t0
                     self._event.set()
-            self._thread = threading.Thread(target=run, name="full-decode", daemon=True)
-            self._thread.start()
+            from . import background
+            self._thread = background.start(run, "full-decode")
 
     @property
     def done(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the decode to end (done or failed) without taking its result."""
+        return self._event.wait(timeout)
 
     def result(self, timeout: float | None = None) -> LoadedImage:
         if not self._event.wait(timeout):

@@ -126,7 +126,8 @@ class Pipeline:
         except Exception as exc:          # reported after the pose model's own failure, if any
             seg, seg_failed = None, exc
         if prime and seg is not None:
-            threading.Thread(target=_prime, args=(seg,), name="prime-segmenter", daemon=True).start()
+            from ml import background
+            background.start(_prime, "prime-segmenter", seg)
         _ = self.pose
         if seg_failed is not None:
             raise seg_failed

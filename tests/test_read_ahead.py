@@ -103,3 +103,35 @@ def test_the_processor_reads_a_barcode_card_on_its_working_copy(cpu_processor, t
     plain = cpu_processor.process(dev_file("cutouts/shop_saleor/images/saleor__saleor-apple-drink.jpg"),
                                   tmp_path / "out")
     assert plain.ok and plain.card is None
+
+
+def test_a_script_that_returns_while_the_next_photo_is_read_ahead_exits_cleanly(tmp_path):
+    """A program that processes a photo and ends while the next one is still being read ahead
+    (its decode still in native code) exits with status 0 -- it used to abort the interpreter
+    ("terminate called without an active exception", status 134) on the way out."""
+    import subprocess
+    import sys
+
+    import cv2
+    from conftest import REPO, require_weights
+    require_weights("u2netp.onnx")
+    for name, src in (("a.jpg", "persons/vton_models/049447_0.jpg"), ("b.jpg", "products/magento_luma/mb02-blue-0.jpg")):
+        img = cv2.imread(str(dev_file(src)), cv2.IMREAD_COLOR)
+        s = (24e6 / (img.shape[0] * img.shape[1])) ** 0.5          # 24 MP: a decode of ~0.15 s
+        big = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
+        assert cv2.imwrite(str(tmp_path / name), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from studio_app.core.processing import Processor\n"
+        "t = Path(sys.argv[1]); p = Processor(device='cpu')\n"
+        "p.process(t / 'a.jpg', t / 'out')\n"
+        "p.prefetch(t / 'b.jpg')\n"
+        "p.process(t / 'a.jpg', t / 'out2')\n"       # starts reading b ahead, then returns
+        "print('returned', flush=True)\n")
+    import os
+    # as a user's script runs: the library's own thread set-up, no display
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DISPLAY")}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert "returned" in r.stdout, r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[-2000:]

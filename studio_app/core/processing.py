@@ -139,9 +139,8 @@ class _Ahead:
                 box.append((key, data.sha256, *load_two_scale(data, work_side=WORK_SIDE)))
             except Exception:          # the normal path reads it again and reports the error
                 pass
-        import threading
-        t = threading.Thread(target=work, name="studio-read-ahead", daemon=True)
-        t.start()
+        from ml import background
+        t = background.start(work, "studio-read-ahead")
         self._job = (photo, t, box)
 
     def take(self, photo: Path):
@@ -159,9 +158,12 @@ class _Ahead:
             return None
 
     def drop(self) -> None:
+        """Forget the read-ahead, once its thread and the full decode it started are done."""
         job, self._job = self._job, None
         if job is not None:
             job[1].join()
+            if job[2]:
+                job[2][0][-1].wait()
 
 
 class Processor:
