@@ -242,3 +242,99 @@ def test_skin_is_taken_out_of_a_garment_region_unless_it_is_most_of_it():
     assert not out[80:, :].any() and out[:80, :].all()
     beige = np.full((100, 100, 3), skin, np.uint8)
     assert without_skin(beige, region, (0, 0, 100, 100), None).all()
+
+
+def test_onepiece_targets_come_from_the_crops_own_labels():
+    """The one-piece head learns "the outfit has a one-piece" from each training crop's labels:
+    dress >= 5 % of the labelled person; a product negative or a crop with almost no body says
+    nothing (not counted)."""
+    import torch
+
+    from ml.garments.augment import IGNORE
+    from ml.garments.model import onepiece_targets
+    dress, top, skin = (CLASSES.index(c) for c in ("dress", "top", "skin"))
+    lab = torch.zeros(4, 40, 40, dtype=torch.long)
+    lab[0, 5:35, 10:30] = top
+    lab[0, 20:35, 10:30] = dress                   # half the person: a dress
+    lab[1, 5:35, 10:30] = top
+    lab[1, 34:35, 10:20] = dress                   # 10 px of 600: a stray pixel row, no one-piece
+    lab[2] = IGNORE                                # padding only: a product fitted into the frame
+    lab[2, 10:30, 10:30] = 0
+    lab[3, 0:4, 0:4] = skin                        # 16 px of 1600: almost no body
+    target, valid = onepiece_targets(lab, IGNORE)
+    assert valid.tolist() == [True, True, False, False]
+    assert target[:2].tolist() == [1.0, 0.0]
+
+
+def _weights_with_onepiece(tmp_path, name, bias=None, drop=False):
+    """The shipped weights re-exported: with the one-piece head's output forced (``bias``) or
+    without the head (``drop``: weights trained before it existed)."""
+    require_weights("garments_u2netp.pt")
+    import torch
+
+    from ml import weights
+    ck = torch.load(weights.verify("garments_u2netp"), map_location="cpu", weights_only=True)
+    state = dict(ck["model"])
+    if drop:
+        state = {k: v for k, v in state.items() if not k.startswith("onepiece.")}
+    else:
+        from ml.garments.model import GarmentNet
+        fresh = GarmentNet().state_dict()
+        for k in ("onepiece.0.weight", "onepiece.0.bias", "onepiece.2.weight", "onepiece.2.bias"):
+            state[k] = (torch.zeros_like(fresh[k]) if k != "onepiece.2.bias"
+                        else torch.full_like(fresh[k], float(bias))).half()
+    path = tmp_path / name
+    torch.save({"model": state, "meta": ck["meta"]}, path)
+    return path
+
+
+def test_the_onepiece_head_switches_dress_on_or_off_for_the_whole_photo(tmp_path):
+    """A photo the head calls "no one-piece" has no `dress` pixel (they go to their next class);
+    one it calls a one-piece has at least as much `dress` as without the head. Weights without
+    the head load and parse as before (no one-piece probability)."""
+    _ccp(CCP_DEV)
+    from ml.garments import GarmentParser
+    rgb = _rgb(CCP_DEV / "photos" / "0159.jpg")      # a belted top over culottes: part `dress` without the head
+    old = GarmentParser(weights_file=_weights_with_onepiece(tmp_path, "old.pt", drop=True), device="cpu")
+    assert old.net.has_onepiece is False
+    base = old.parse(rgb)
+    assert base.onepiece_prob is None and base.shares["dress"] > 0.01
+    off = GarmentParser(weights_file=_weights_with_onepiece(tmp_path, "off.pt", bias=-20), device="cpu").parse(rgb)
+    always = GarmentParser(weights_file=_weights_with_onepiece(tmp_path, "on.pt", bias=20), device="cpu")
+    on = always.parse(rgb)
+    assert off.onepiece_prob < 0.01 and on.onepiece_prob > 0.99
+    assert off.shares["dress"] == 0.0
+    assert off.shares["bottom"] + off.shares["top"] > base.shares["bottom"] + base.shares["top"]
+    assert on.shares["dress"] >= base.shares["dress"]
+    # the person head and every other class than dress and its neighbours are untouched
+    assert abs(off.person_prob - base.person_prob) < 1e-6
+    assert abs(off.shares["background"] - base.shares["background"]) < 0.01
+    # `eval garments` scores the head: a head that always says "one-piece" finds every one and
+    # is wrong on every outfit without
+    from ml.garments.evaluate import evaluate
+    r = evaluate(always, CCP_DEV, limit=4)["onepiece"]
+    assert r["found"] == r["with"] and r["false"] == 4 - r["with"]
+    assert "onepiece" not in evaluate(old, CCP_DEV, limit=1)
+
+
+def test_fine_tuning_starts_from_exported_weights(tmp_path, capsys):
+    """``train garments --init WEIGHTS``: a new run from exported weights (the head the file
+    lacks starts untrained and says so); the export then carries the one-piece head."""
+    _ccp(CCP_TRAIN)
+    require_weights("u2netp.onnx")
+    from studio_app.cli import main
+    old = _weights_with_onepiece(tmp_path, "old.pt", drop=True)
+    out = tmp_path / "g.pt"
+    assert main(["train", "garments", "--ccp", str(CCP_TRAIN), "--out", str(tmp_path / "run"), "--limit", "2",
+                 "--size", "64x64", "--batch-persons", "2", "--batch-products", "0", "--threads", "1",
+                 "--iterations", "1", "--init", str(old), "--export", str(out)]) == 0
+    assert "has no onepiece head; it starts untrained" in capsys.readouterr().err
+    import torch
+    got = torch.load(out, weights_only=True)["model"]
+    ref = torch.load(old, weights_only=True)["model"]
+    assert "onepiece.2.bias" in got
+    # fine-tuned, not from scratch: one small step stays close to the starting weights
+    k = "backbone.encoder.3.conv_in.conv.weight"
+    assert torch.allclose(got[k].float(), ref[k].float(), atol=0.05)
+    from ml.garments import GarmentParser
+    assert GarmentParser(weights_file=out, device="cpu").parse(np.full((90, 60, 3), 128, np.uint8)).onepiece_prob is not None

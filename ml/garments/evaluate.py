@@ -4,8 +4,10 @@
         [--weights runs/garments/garments_u2netp.pt] [--long-side 224] [--limit N]
 
 Prints per-class IoU (intersection and union summed over all photos, at the photo's own
-size), the mIoU over skin/hair/top/bottom/dress/shoes, and the person-head accuracy at 0.5 on
-the CCP photos (positives) and the ``permissive`` dev product photos (negatives).
+size), the mIoU over skin/hair/top/bottom/dress/shoes, the person-head accuracy at 0.5 on
+the CCP photos (positives) and the ``permissive`` dev product photos (negatives), and, for
+weights with a one-piece head, how often it tells outfits with a one-piece (``dress`` >= 5 % of
+the labelled person) from those without.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .infer import ONEPIECE_OFF
 from .labels import CLASSES, MIOU_CLASSES, ccp_pairs, product_negatives, read_ccp_lookup
+from .model import ONEPIECE_SHARE
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray, n: int = len(CLASSES)) -> np.ndarray:
@@ -41,6 +45,8 @@ def evaluate(parser, ccp_dir: str | Path, products_dir: str | Path | None = None
     lut = read_ccp_lookup(ccp_dir)
     conf = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     person_hits = person_n = 0
+    onepiece = []                 # (truth, called) per photo, for weights with the head
+    dress = CLASSES.index("dress")
     for photo, label in ccp_pairs(ccp_dir)[:limit]:
         rgb = cv2.cvtColor(cv2.imread(str(photo), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         truth = lut[cv2.imread(str(label), cv2.IMREAD_GRAYSCALE)]
@@ -48,9 +54,17 @@ def evaluate(parser, ccp_dir: str | Path, products_dir: str | Path | None = None
         conf += confusion(res.labels, truth)
         person_hits += res.person_prob >= 0.5
         person_n += 1
+        if res.onepiece_prob is not None:
+            body = int(np.count_nonzero(truth))
+            onepiece.append((body > 0 and np.count_nonzero(truth == dress) >= ONEPIECE_SHARE * body,
+                             res.onepiece_prob >= ONEPIECE_OFF))
     ious = iou_table(conf)
     out = {"iou": ious, "miou": mean_iou(ious), "photos": person_n, "confusion": conf.tolist(),
            "person_recall": person_hits / max(1, person_n)}
+    if onepiece:
+        t = np.array(onepiece, bool)
+        out["onepiece"] = {"accuracy": float(np.mean(t[:, 0] == t[:, 1])), "with": int(t[:, 0].sum()),
+                           "found": int((t[:, 0] & t[:, 1]).sum()), "false": int((~t[:, 0] & t[:, 1]).sum())}
     if products_dir:
         files = product_negatives(products_dir, "dev")
         if products_limit and len(files) > products_limit:      # an even spread over the classes
@@ -69,6 +83,10 @@ def format_report(r: dict) -> str:
     lines = [f"{c:<11} IoU {v:.3f}" for c, v in r["iou"].items()]
     lines.append(f"mIoU ({'/'.join(MIOU_CLASSES)}): {r['miou']:.3f} on {r['photos']} photos")
     lines.append(f"person recall on persons: {r['person_recall']:.3f}")
+    if "onepiece" in r:
+        o = r["onepiece"]
+        lines.append(f"one-piece head: accuracy {o['accuracy']:.3f}; {o['found']} of {o['with']} outfits with a "
+                     f"one-piece found, {o['false']} called one-piece without")
     if "products" in r:
         lines.append(f"product specificity: {r['product_specificity']:.3f} on {r['products']} products; "
                      f"person accuracy {r['person_accuracy']:.3f}")

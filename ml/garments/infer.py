@@ -6,6 +6,11 @@ default the long side the weights were trained at, which they record: 288 for th
 dimensions rounded to multiples of 32), runs :class:`~ml.garments.model.GarmentNet` once,
 upsamples the logits bilinearly to at most twice the network size, takes the arg-max and
 enlarges the label map to the source size with nearest-neighbour (cheap on 24 MP).
+
+Weights with a one-piece head (:mod:`.model`) decide once per photo whether the outfit has a
+one-piece: below :data:`ONEPIECE_OFF` its ``dress`` class is switched off for the whole photo
+(the pixels go to their next most likely class: a skirt under a cardigan becomes ``bottom``),
+above it ``dress`` gains :data:`ONEPIECE_BOOST` in logit (a dress's bodice stops being ``top``).
 """
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ from .model import GarmentNet
 
 MODEL_ID = "garments_u2netp"
 LONG_SIDE = 224           # for weights that do not record their training size
+ONEPIECE_OFF = 0.5        # one-piece head's probability below which the photo has no `dress` pixel
+ONEPIECE_BOOST = 1.0      # logit added to `dress` where the head says there is one
+_DRESS = CLASSES.index("dress")
 
 
 @dataclass
@@ -34,6 +42,7 @@ class GarmentParse:
     labels: np.ndarray                        # uint8 HxW at the input size, values index CLASSES
     person_prob: float                        # the photo shows a person wearing goods
     shares: dict[str, float] = field(default_factory=dict)   # fraction of the image per class
+    onepiece_prob: float | None = None        # the outfit has a one-piece (None: weights without the head)
 
 
 def net_size(h: int, w: int, long_side: int = LONG_SIDE) -> tuple[int, int]:
@@ -50,22 +59,23 @@ def load_weights(path: str | Path, device: torch.device) -> tuple[GarmentNet, di
         raise ValueError(f"{Path(path).name} was trained for other classes: {ck['meta'].get('classes')}")
     net = GarmentNet()
     missing, unexpected = net.load_state_dict({k: v.float() for k, v in ck["model"].items()}, strict=False)
-    bad = [k for k in missing if not k.startswith(("backbone.side.", "backbone.fuse."))] + list(unexpected)
+    bad = [k for k in missing if not k.startswith(("backbone.side.", "backbone.fuse.", "onepiece."))] + list(unexpected)
     if bad:
         raise ValueError(f"{Path(path).name} does not match the garment network ({bad[:3]} ...)")
+    net.has_onepiece = not any(k.startswith("onepiece.") for k in missing)   # older weights: no head
     return net.eval().to(device), ck["meta"]
 
 
 class _Inference(nn.Module):
-    """The network as inference needs it: (class logits, person logit), no side maps."""
+    """The network as inference needs it: (class logits, person logit, one-piece logit), no side maps."""
 
     def __init__(self, net: GarmentNet):
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor):
-        fused, _sides, person = self.net(x)
-        return fused, person
+        fused, _sides, person, onepiece = self.net(x)
+        return fused, person, onepiece
 
 
 class GarmentParser:
@@ -104,20 +114,32 @@ class GarmentParser:
             self._module(*net_size(h * 100, w * 100, self.long_side))
 
     def logits(self, rgb: np.ndarray) -> tuple[torch.Tensor, float]:
-        """(class logits 1x11xhxw at the network size, person probability)."""
+        """(class logits 1x11xhxw at the network size, person probability); with a one-piece
+        head, ``dress`` already switched off or boosted for the photo (see the module doc)."""
+        logits, prob, _onepiece = self.outputs(rgb)
+        return logits, prob
+
+    def outputs(self, rgb: np.ndarray) -> tuple[torch.Tensor, float, float | None]:
+        """(class logits as :meth:`logits` gives them, person probability, one-piece probability
+        or None for weights without the head)."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
         nh, nw = net_size(h, w, self.long_side)
         small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         x = to_tensor([small]).to(self.device)
         with self._lock, torch.no_grad():
-            fused, person = self._module(nh, nw)(x)
-        return fused.float(), float(torch.sigmoid(person.float())[0])
+            fused, person, onepiece = self._module(nh, nw)(x)
+        fused = fused.float()
+        q = None
+        if self.net.has_onepiece:
+            q = float(torch.sigmoid(onepiece.float())[0])
+            fused[:, _DRESS] += ONEPIECE_BOOST if q >= ONEPIECE_OFF else -1e4
+        return fused, float(torch.sigmoid(person.float())[0]), q
 
     def parse(self, rgb: np.ndarray) -> GarmentParse:
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
-        logits, prob = self.logits(rgb)
+        logits, prob, q = self.outputs(rgb)
         nh, nw = logits.shape[-2:]
         mh, mw = min(h, 2 * nh), min(w, 2 * nw)
         with torch.inference_mode():
@@ -126,7 +148,7 @@ class GarmentParser:
         labels = mid if (mh, mw) == (h, w) else cv2.resize(mid, (w, h), interpolation=cv2.INTER_NEAREST)
         counts = np.bincount(mid.ravel(), minlength=len(CLASSES))[:len(CLASSES)] / float(mid.size)
         return GarmentParse(np.ascontiguousarray(labels), prob,
-                            {c: float(v) for c, v in zip(CLASSES, counts)})
+                            {c: float(v) for c, v in zip(CLASSES, counts)}, onepiece_prob=q)
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:

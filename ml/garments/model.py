@@ -11,8 +11,15 @@ fuse initialised to the mean of the six sides.
 mean of the softmaxed class map -> small MLP -> one logit ("this photo shows a person
 wearing goods").
 
-``forward(x)`` returns ``(fused_logits, side_logits, person_logit)``; logits are at the input
-size, ``side_logits`` a list of 6 tensors (deep supervision during training).
+``onepiece`` head (same pooled input, its own MLP): one logit, "the outfit includes a one-piece"
+(a dress, romper, jumpsuit or swimsuit: ``dress`` covers >= 5 % of the person). Whether a photo
+shows a one-piece is one decision per photo, which a per-pixel arg-max makes badly (a skirt under
+a cardigan looks like a dress's lower half); inference uses this head to switch the ``dress``
+class on or off for the whole photo (:mod:`.infer`). Weights trained before the head existed
+load without it (``has_onepiece`` False) and parse as before.
+
+``forward(x)`` returns ``(fused_logits, side_logits, person_logit, onepiece_logit)``; logits are
+at the input size, ``side_logits`` a list of 6 tensors (deep supervision during training).
 """
 from __future__ import annotations
 
@@ -39,6 +46,9 @@ class GarmentNet(nn.Module):
         self.fuse = nn.Conv2d(6 * n_classes, n_classes, 1)
         self.person = nn.Sequential(nn.Linear(4 * width + n_classes, 64), nn.ReLU(inplace=True),
                                     nn.Linear(64, 1))
+        self.onepiece = nn.Sequential(nn.Linear(4 * width + n_classes, 64), nn.ReLU(inplace=True),
+                                      nn.Linear(64, 1))
+        self.has_onepiece = True     # False: loaded from weights trained without the head
         self._init_fuse()
 
     def _init_fuse(self) -> None:
@@ -86,8 +96,10 @@ class GarmentNet(nn.Module):
         pooled = [feats[4].mean((2, 3)), feats[4].amax((2, 3)),
                   feats[5].mean((2, 3)), feats[5].amax((2, 3)),
                   fused.detach().softmax(1).mean((2, 3))]
-        person = self.person(torch.cat(pooled, 1)).squeeze(1)
-        return fused, sides, person
+        pooled = torch.cat(pooled, 1)
+        person = self.person(pooled).squeeze(1)
+        onepiece = self.onepiece(pooled).squeeze(1)
+        return fused, sides, person, onepiece
 
 
 def build_pretrained(onnx_path: str | Path, frozen_stages: int = 0) -> GarmentNet:
@@ -96,6 +108,22 @@ def build_pretrained(onnx_path: str | Path, frozen_stages: int = 0) -> GarmentNe
     load_onnx_weights(net.backbone, onnx_path)
     net.init_from_saliency()
     return net
+
+
+ONEPIECE_SHARE = 0.05     # a one-piece: dress pixels >= this share of the labelled person
+
+
+def onepiece_targets(labels: torch.Tensor, ignore: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (target, valid) for the one-piece head from a batch of label maps (B x H x W):
+    target 1 where ``dress`` covers >= ONEPIECE_SHARE of the labelled person pixels; valid where
+    at least 2 % of the frame is a labelled person (a product negative, or a crop showing
+    almost no body, says nothing about the outfit)."""
+    dress = CLASSES.index("dress")
+    lab = labels.reshape(labels.shape[0], -1)
+    person = ((lab != 0) & (lab != ignore)).sum(1).float()
+    n_dress = (lab == dress).sum(1).float()
+    valid = person >= 0.02 * lab.shape[1]
+    return (n_dress >= ONEPIECE_SHARE * person.clamp(min=1)).float(), valid
 
 
 def drop_unused(state: dict) -> dict:

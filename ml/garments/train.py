@@ -12,7 +12,13 @@ The final inference weights (fp16 state dict + metadata) are written by ``--expo
 
 Loss: cross-entropy over the 11 classes on the fused map (+0.4 x the mean over the six side
 maps, deep supervision as in U2-Net) with square-root inverse-frequency class weights, plus
-0.5 x binary cross-entropy of the person logit.
+0.5 x binary cross-entropy of the person logit, plus 0.5 x binary cross-entropy of the one-piece
+logit (person crops only; target from the crop's own labels, :func:`.model.onepiece_targets`).
+
+``--init WEIGHTS`` starts a new run from exported weights (e.g. the shipped
+``weights/garments_u2netp.pt``) instead of the U2-Net-p saliency weights: fine-tuning with a
+fresh optimiser and schedule; a head the file lacks (the one-piece head of older weights)
+starts untrained.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from ml.training.command import run_command
 from .augment import IGNORE
 from .data import GarmentBatches, load_ccp, read_rgb
 from .labels import CLASSES, product_negatives
-from .model import GarmentNet, build_pretrained, drop_unused
+from .model import GarmentNet, build_pretrained, drop_unused, onepiece_targets
 
 FORMAT = "studio-catalog-garments/1"
 
@@ -56,7 +62,7 @@ def make_step_fn(device: torch.device, weights: torch.Tensor) -> Callable:
         x = batch["image"].to(device, non_blocking=True)
         y = batch["labels"].to(device, non_blocking=True)
         p = batch["person"].to(device, non_blocking=True)
-        fused, sides, person = model(x)
+        fused, sides, person, onepiece = model(x)
         has_pixels = bool((y != IGNORE).any())
         if has_pixels:
             seg = F.cross_entropy(fused.float(), y, weight=weights, ignore_index=IGNORE)
@@ -64,8 +70,27 @@ def make_step_fn(device: torch.device, weights: torch.Tensor) -> Callable:
         else:
             seg = side = fused.sum() * 0.0
         cls = F.binary_cross_entropy_with_logits(person.float(), p)
-        return {"loss": seg + 0.4 * side + 0.5 * cls, "seg": seg.detach(), "person": cls.detach()}
+        target, valid = onepiece_targets(y, IGNORE)
+        if bool(valid.any()):
+            one = F.binary_cross_entropy_with_logits(onepiece.float()[valid], target[valid])
+        else:
+            one = onepiece.sum() * 0.0
+        return {"loss": seg + 0.4 * side + 0.5 * cls + 0.5 * one, "seg": seg.detach(), "person": cls.detach(),
+                "onepiece": one.detach()}
     return step
+
+
+def init_from(model: GarmentNet, path: str | Path) -> list[str]:
+    """Load exported garment weights into ``model`` (fine-tuning); returns the heads the file
+    lacks (they keep their fresh initialisation). Refuses a file of another format or classes."""
+    from .infer import load_weights
+    net, _meta = load_weights(path, torch.device("cpu"))
+    model.load_state_dict(drop_unused(net.state_dict()), strict=False)
+    fresh = [] if net.has_onepiece else ["onepiece"]
+    if fresh:
+        print(f"garments: {Path(path).name} has no {', '.join(fresh)} head; it starts untrained",
+              file=sys.stderr, flush=True)
+    return fresh
 
 
 def export_weights(model: GarmentNet, path: str | Path, size: tuple[int, int], info: dict | None = None) -> Path:
@@ -81,7 +106,7 @@ def train(ccp_dir: str | Path, products_dir: str | Path | None, out_dir: str | P
           seed: int = 0, limit: int | None = None, iterations: int | None = None,
           checkpoint_every: int = 100, log_every: int = 10, max_minutes: float | None = None,
           frozen_stages: int = 1, progress: Callable[[ProgressInfo], None] | None = None,
-          extra_frames: tuple[tuple[int, int], ...] = ()):
+          extra_frames: tuple[tuple[int, int], ...] = (), init: str | Path | None = None):
     dev = resolve_device(device)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -97,6 +122,8 @@ def train(ccp_dir: str | Path, products_dir: str | Path | None, out_dir: str | P
           f"{len(data)} batches/epoch, {iters} iterations at {size[0]}x{size[1]} on {dev.type}",
           file=sys.stderr, flush=True)
     model = build_pretrained(u2netp, frozen_stages)
+    if init and not resume:
+        init_from(model, init)
     heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
     body = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
     opt = torch.optim.AdamW([{"params": body, "lr": lr * 0.5}, {"params": heads, "lr": lr}], weight_decay=1e-4)
@@ -139,7 +166,8 @@ def _print_progress(every: int) -> Callable[[ProgressInfo], None]:
             return
         eta = p.seconds / max(1e-9, p.fraction) - p.seconds if p.fraction else 0.0
         print(f"[{p.iteration}/{p.max_iters}] epoch {p.epoch} loss {p.losses.get('loss', 0):.3f} "
-              f"(seg {p.losses.get('seg', 0):.3f}, person {p.losses.get('person', 0):.3f}) "
+              f"(seg {p.losses.get('seg', 0):.3f}, person {p.losses.get('person', 0):.3f}, "
+              f"one-piece {p.losses.get('onepiece', 0):.3f}) "
               f"lr {p.lr:.2e} {p.seconds:.0f}s, eta {eta / 60:.0f} min", file=sys.stderr, flush=True)
     return cb
 
@@ -182,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first N pretrained encoder stages get no gradient (default 1: saves CPU time)")
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--init", help="start from these exported garment weights (fine-tuning, e.g. "
+                    "weights/garments_u2netp.pt) instead of the U2-Net-p saliency weights")
     ap.add_argument("--u2netp", help="pretrained U2-Net-p ONNX file (default: weights/u2netp.onnx, verified)")
     ap.add_argument("--export", help="write the inference weights here (e.g. weights/garments_u2netp.pt)")
     return ap
@@ -205,7 +235,7 @@ def _run(args, argv: list[str]) -> int:
                        iterations=args.iterations, checkpoint_every=args.checkpoint_every,
                        log_every=args.log_every, max_minutes=args.max_minutes,
                        frozen_stages=args.frozen_stages, progress=_print_progress(args.log_every),
-                       extra_frames=args.extra_frames)
+                       extra_frames=args.extra_frames, init=args.init)
     if res.cancelled:
         print("stopped at the time limit; --resume continues", file=sys.stderr)
     print(f"done: {res.iteration} iterations, loss {res.last_losses.get('loss', float('nan')):.4f}, "
