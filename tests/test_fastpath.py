@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import cv2
 import numpy as np
@@ -363,3 +365,29 @@ def test_two_scale_converts_an_embedded_profile_as_load_image_does(tmp_path):
     full, ref = pending.result(timeout=60), load_image(p)
     assert np.array_equal(full.rgb, ref.rgb) and full.notes == ref.notes
     assert any("converted from embedded colour profile" in n for n in full.notes)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or not hasattr(threading, "get_native_id"),
+                    reason="per-thread priorities are a Linux feature")
+@pytest.mark.parametrize("switch, lowered", [(None, True), ("0", False)])
+def test_the_full_decode_runs_below_the_analysis_threads(monkeypatch, switch, lowered):
+    """The background full decode gives way to the networks (bench: batch of 20 24-MP photos
+    1.85 / 1.76 photos/s against 1.53 / 1.62 with STUDIO_DECODE_NICE=0); the caller's own
+    priority is left alone, and the switch turns it off."""
+    from ml.io import BACKGROUND_NICE, PendingImage
+    if switch is None:
+        monkeypatch.delenv("STUDIO_DECODE_NICE", raising=False)
+    else:
+        monkeypatch.setenv("STUDIO_DECODE_NICE", switch)
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def job():
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return "pixels"
+
+    pending = PendingImage("x.jpg", "0" * 64, "JPEG", 4, 3, [], job=job)
+    assert pending.result(timeout=10) == "pixels"
+    expected = min(19, here + BACKGROUND_NICE) if lowered else here
+    assert seen["nice"] == expected
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
